@@ -1,0 +1,52 @@
+"""Channel connectors: render a product card into one channel's post within its limits,
+publish it, retract it, and say what a failure means.
+
+A pure library: it imports nothing of the hub. Get a connector by kind::
+
+    connector = connectors.get("telegram")
+    config = connector.parse_config(stored_settings)
+    post = connector.render(card, link)
+    result = await connector.publish(post, config, session, idempotency_key=target_key)
+"""
+
+from __future__ import annotations
+
+from connectors.base import Connector, ConnectorConfig, config_to_dict
+from connectors.card import Card, PublishResult, RenderedPost
+from connectors.errors import (
+    AuthExpired,
+    ConnectorError,
+    ErrorKind,
+    Misconfigured,
+    OutcomeUnknown,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from connectors.limits import ChannelLimits, Markup, Rate, RateScope, TextUnit
+from connectors.registry import get, kinds, register
+
+__all__ = [
+    "AuthExpired",
+    "Card",
+    "ChannelLimits",
+    "Connector",
+    "ConnectorConfig",
+    "ConnectorError",
+    "ErrorKind",
+    "Markup",
+    "Misconfigured",
+    "OutcomeUnknown",
+    "PermanentError",
+    "PublishResult",
+    "Rate",
+    "RateLimited",
+    "RateScope",
+    "RenderedPost",
+    "TextUnit",
+    "TransientError",
+    "config_to_dict",
+    "get",
+    "kinds",
+    "register",
+]

@@ -1,0 +1,261 @@
+"""The ``hub`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from hub.config import ConfigError, Settings, load
+from hub.security import Vault, new_secret
+from hub.storage import migrate as migrations
+from hub.storage.db import create_engine, session_factory
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+
+def _settings(ctx: click.Context) -> Settings:
+    obj: dict[str, Any] = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        try:
+            obj["settings"] = load(obj.get("config"))
+        except ConfigError as exc:
+            click.echo(f"hub: {exc}", err=True)
+            ctx.exit(2)
+    settings: Settings = obj["settings"]
+    return settings
+
+
+def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    async def wrapper() -> T:
+        return await coro_fn()
+
+    return asyncio.run(wrapper())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Settings file (default ./config.yaml, or $HUB_CONFIG).",
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
+    """Omnichannel social sharing and traffic attribution for merchants."""
+    ctx.ensure_object(dict)["config"] = config_path
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (server.host).")
+@click.option("--port", type=int, default=None, help="Port to listen on (server.port).")
+@click.pass_context
+def run(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Everything in one process: API, edge, dashboard and the task runner."""
+    from hub.serving import serve
+    from hub.web import create_app
+
+    settings = _settings(ctx)
+    serve(create_app, settings, host or settings.server.host, _port(port, settings))
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (server.host).")
+@click.option("--port", type=int, default=None, help="Port to listen on (server.port).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes on one port (server.workers).",
+)
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
+    """The web processes only (API, edge, dashboard); tasks go to `hub worker`."""
+    from hub.serving import serve as serve_one
+    from hub.serving import serve_many
+    from hub.web import create_app
+
+    settings = _settings(ctx)
+    count = workers or settings.server.workers
+    host = host or settings.server.host
+    if count == 1:
+        serve_one(create_app, settings, host, _port(port, settings))
+    else:
+        serve_many(create_app, settings, host, _port(port, settings), count)
+
+
+def _port(port: int | None, settings: Settings) -> int:
+    return settings.server.port if port is None else port
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option(
+    "--queues",
+    "-Q",
+    default=None,
+    help="Comma-separated queues (default: all of publish,clicks,attribution,webhooks,default).",
+)
+@click.option("--concurrency", "-c", type=int, default=None, help="Worker processes.")
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def worker(
+    ctx: click.Context, queues: str | None, concurrency: int | None, celery_args: tuple[str, ...]
+) -> None:
+    """A Celery worker running the hub's tasks (production profile)."""
+    from hub.tasks.broker import DEFAULT_QUEUES
+
+    settings = _settings(ctx)
+    if settings.tasks.runner != "celery":
+        click.echo(
+            "hub: tasks.runner is 'inprocess'; `hub worker` needs the celery runner "
+            "(set HUB_PROFILE=production or tasks.runner: celery)",
+            err=True,
+        )
+        ctx.exit(2)
+    config = ctx.ensure_object(dict).get("config")
+    env = dict(os.environ)
+    if config is not None:
+        env["HUB_CONFIG"] = str(config)
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.app",
+        "worker",
+        "-Q",
+        queues or DEFAULT_QUEUES,
+        "--loglevel",
+        settings.logging.level,
+    ]
+    if concurrency:
+        argv += ["--concurrency", str(concurrency)]
+    os.execve(sys.executable, [*argv, *celery_args], env)
+
+
+@main.command()
+@click.argument("direction", type=click.Choice(["up", "down", "status"]), default="up")
+@click.option("--revision", default=None, help="Target revision (default: head / base).")
+@click.pass_context
+def migrate(ctx: click.Context, direction: str, revision: str | None) -> None:
+    """Apply (up), revert (down) or show (status) database migrations."""
+    settings = _settings(ctx)
+
+    async def go() -> str | None:
+        engine = create_engine(settings.database)
+        try:
+            if direction == "up":
+                await migrations.upgrade(engine, revision or "head")
+            elif direction == "down":
+                await migrations.downgrade(engine, revision or "base")
+            return await migrations.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    current = _run(go)
+    click.echo(
+        f"database at revision {current or 'base (empty)'}; head is {migrations.head_revision()}"
+    )
+
+
+@main.group()
+def merchant() -> None:
+    """Merchants and their API keys."""
+
+
+@merchant.command("create")
+@click.argument("name")
+@click.option("--storefront", required=True, help="The storefront's entry URL.")
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    help="Another origin tracked links may lead to (repeatable).",
+)
+@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone.")
+@click.option("--currency", default="USD", show_default=True, help="Default currency.")
+@click.pass_context
+def merchant_create(
+    ctx: click.Context,
+    name: str,
+    storefront: str,
+    origins: tuple[str, ...],
+    timezone: str,
+    currency: str,
+) -> None:
+    """Create a merchant and print its first API key (shown once)."""
+    from hub.tenancy import create_merchant
+
+    settings = _settings(ctx)
+
+    async def go() -> Any:
+        engine = create_engine(settings.database)
+        try:
+            await _ensure_schema(engine, settings)
+            async with session_factory(engine)() as session:
+                made = await create_merchant(
+                    session,
+                    Vault(settings.security.secret_key.get_secret_value()),
+                    name=name,
+                    storefront_url=storefront,
+                    extra_origins=origins,
+                    timezone=timezone,
+                    currency=currency,
+                )
+                await session.commit()
+                return made
+        finally:
+            await engine.dispose()
+
+    try:
+        made = _run(go)
+    except ValueError as exc:
+        click.echo(f"hub: {exc}", err=True)
+        ctx.exit(2)
+    click.echo(f"merchant {made.merchant_id} created")
+    click.echo(f"api key (shown once): {made.api_key.token}")
+    click.echo(f"webhook signing secret: {made.webhook_secret}")
+
+
+@main.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Seed a demo merchant with products; prints its API key."""
+    from hub.demo import seed
+
+    settings = _settings(ctx)
+
+    async def go() -> Any:
+        engine = create_engine(settings.database)
+        try:
+            await _ensure_schema(engine, settings)
+            return await seed(
+                session_factory(engine), Vault(settings.security.secret_key.get_secret_value())
+            )
+        finally:
+            await engine.dispose()
+
+    summary = _run(go)
+    for line in summary:
+        click.echo(line)
+
+
+@main.command()
+def secret() -> None:
+    """Print a new random value for security.secret_key."""
+    click.echo(new_secret(prefix=""))
+
+
+async def _ensure_schema(engine: Any, settings: Settings) -> None:
+    if settings.database.auto_migrate:
+        await migrations.upgrade(engine)
+    elif await migrations.current_revision(engine) != migrations.head_revision():
+        raise click.ClickException("the database is not at the latest schema: run `hub migrate`")

@@ -1,0 +1,247 @@
+"""The one settings object: ``config.yaml`` + the chosen profile + ``HUB_<SECTION>__<KEY>``.
+
+Precedence, lowest first: the defaults below, the top-level sections of ``config.yaml``, the
+section overlay of the chosen profile (``profiles.<name>``), then environment variables. The
+profile is chosen by ``HUB_PROFILE`` or the file's ``profile`` key.
+
+:func:`load` is the only place in the hub that reads ``os.environ``. Any wrong value raises
+:class:`ConfigError` naming the dotted key and what was expected; the CLI turns it into exit
+code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = [
+    "ConfigError",
+    "DatabaseSettings",
+    "Profile",
+    "Settings",
+    "load",
+]
+
+ENV_PREFIX = "HUB_"
+DEFAULT_PATH = Path("config.yaml")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names the key and what was expected."""
+
+
+class Profile(StrEnum):
+    EMBEDDED = "embedded"
+    PRODUCTION = "production"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    public_url: str = ""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    shutdown_timeout_s: float = Field(default=10.0, ge=0)
+
+
+class DatabaseSettings(_Section):
+    url: str = ""
+    pool_size: int = Field(default=10, ge=1)
+    max_overflow: int = Field(default=10, ge=0)
+    echo: bool = False
+    auto_migrate: bool = True
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+
+class RedisSettings(_Section):
+    url: str = ""
+    max_connections: int = Field(default=512, ge=1)
+
+
+class TaskSettings(_Section):
+    runner: Literal["inprocess", "celery"] = "inprocess"
+    concurrency: int = Field(default=4, ge=1, le=256)
+    broker_url: str = ""
+    result_backend: str = ""
+    result_expires_s: int = Field(default=86_400, ge=60)
+
+
+class SecuritySettings(_Section):
+    secret_key: SecretStr = SecretStr("")
+    api_key_prefix: str = Field(default="hub", pattern=r"^[a-z][a-z0-9]{1,15}$")
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "console"] = "json"
+    access_log: bool = True
+
+
+class ImportSettings(_Section):
+    max_bytes: int = Field(default=3_145_728, ge=1024)
+    timeout_s: float = Field(default=15.0, gt=0)
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    allow_private: bool = False
+    user_agent: str = "hub-product-import/1.0"
+
+
+class Settings(BaseSettings):
+    """Every setting of the hub; frozen once loaded."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    profile: Profile = Profile.EMBEDDED
+    data_dir: Path = Path("var")
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    tasks: TaskSettings = TaskSettings()
+    security: SecuritySettings = SecuritySettings()
+    logging: LoggingSettings = LoggingSettings()
+    product_import: ImportSettings = ImportSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the file, which arrives as init arguments.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _profile_needs(self) -> Settings:
+        if not self.database.url and self.profile is Profile.EMBEDDED:
+            url = f"sqlite+aiosqlite:///{self.data_dir / 'hub.sqlite3'}"
+            object.__setattr__(self, "database", self.database.model_copy(update={"url": url}))
+        if not self.database.url:
+            raise ValueError("database.url: expected a database URL, got nothing")
+        if self.profile is Profile.PRODUCTION:
+            if self.database.is_sqlite:
+                raise ValueError(
+                    "database.url: expected a PostgreSQL URL on the production profile"
+                )
+            if not self.redis.url:
+                raise ValueError("redis.url: expected a Redis URL on the production profile")
+            if not self.security.secret_key.get_secret_value():
+                raise ValueError(
+                    "security.secret_key: expected a secret of at least 32 characters on the "
+                    "production profile (generate one with: hub secret)"
+                )
+        key = self.security.secret_key.get_secret_value()
+        if key and len(key) < 32:
+            raise ValueError("security.secret_key: expected at least 32 characters")
+        if self.tasks.runner == "celery" and not (self.tasks.broker_url or self.redis.url):
+            raise ValueError("tasks.broker_url: expected a broker URL (or redis.url) for celery")
+        return self
+
+    @property
+    def broker_url(self) -> str:
+        return self.tasks.broker_url or self.redis.url
+
+    @property
+    def result_backend(self) -> str:
+        return self.tasks.result_backend or self.redis.url
+
+
+def load(path: str | Path | None = None) -> Settings:
+    """Read the settings once; raise :class:`ConfigError` on any wrong value."""
+    env = os.environ
+    explicit = path is not None or f"{ENV_PREFIX}CONFIG" in env
+    config_path = Path(path if path is not None else env.get(f"{ENV_PREFIX}CONFIG", DEFAULT_PATH))
+    raw = _read_yaml(config_path, required=explicit)
+    profiles = raw.pop("profiles", None) or {}
+    if not isinstance(profiles, dict):
+        raise ConfigError("profiles: expected a mapping of profile name to sections")
+    name = str(env.get(f"{ENV_PREFIX}PROFILE") or raw.get("profile") or Profile.EMBEDDED)
+    if name not in {p.value for p in Profile}:
+        raise ConfigError(f"profile: expected one of embedded, production (got {name!r})")
+    overlay = profiles.get(name) or {}
+    if not isinstance(overlay, dict):
+        raise ConfigError(f"profiles.{name}: expected a mapping of sections")
+    merged = _deep_merge(raw, overlay)
+    merged["profile"] = name
+    try:
+        settings = Settings(**merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, config_path)) from None
+    return _with_secret(settings)
+
+
+def _read_yaml(path: Path, *, required: bool) -> dict[str, Any]:
+    if not path.exists():
+        if required:
+            raise ConfigError(f"config file {path}: not found")
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path}: not valid YAML ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping of sections at the top")
+    return data
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    lines = [f"invalid settings ({path}):"]
+    for err in exc.errors(include_url=False):
+        key = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if key:
+            env_name = ENV_PREFIX + "__".join(str(p).upper() for p in err["loc"])
+            shown = "" if isinstance(err.get("input"), dict) else f" (got {err.get('input')!r})"
+            lines.append(f"  {key}: {msg}{shown}  [env {env_name}]")
+        else:
+            lines.append(f"  {msg}")
+    return "\n".join(lines)
+
+
+def _with_secret(settings: Settings) -> Settings:
+    """On the embedded profile, keep a generated secret in the data directory."""
+    if settings.security.secret_key.get_secret_value():
+        return settings
+    key_file = settings.data_dir / "secret.key"
+    if key_file.exists():
+        secret = key_file.read_text(encoding="utf-8").strip()
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        key_file.write_text(secret + "\n", encoding="utf-8")
+        key_file.chmod(0o600)
+    security = settings.security.model_copy(update={"secret_key": SecretStr(secret)})
+    return settings.model_copy(update={"security": security})

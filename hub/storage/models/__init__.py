@@ -1,0 +1,33 @@
+"""The hub's tables. ORM objects never leave ``hub.storage`` and never go to tasks."""
+
+from __future__ import annotations
+
+from hub.storage.models.attribution import AttributionCredit, Conversion
+from hub.storage.models.base import Base
+from hub.storage.models.catalog import Campaign, Product
+from hub.storage.models.publishing import ChannelAccount, Share, ShareTarget, ShareTargetEvent
+from hub.storage.models.tenancy import ApiKey, Merchant, Storefront
+from hub.storage.models.tracking import Click, Customer, Link, LinkPreviewDay, Visitor
+from hub.storage.models.webhooks import WebhookDelivery, WebhookEndpoint
+
+__all__ = [
+    "ApiKey",
+    "AttributionCredit",
+    "Base",
+    "Campaign",
+    "ChannelAccount",
+    "Click",
+    "Conversion",
+    "Customer",
+    "Link",
+    "LinkPreviewDay",
+    "Merchant",
+    "Product",
+    "Share",
+    "ShareTarget",
+    "ShareTargetEvent",
+    "Storefront",
+    "Visitor",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+]

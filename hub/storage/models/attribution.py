@@ -1,0 +1,75 @@
+"""What was earned: conversions and the credits each model gives their touchpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.storage.models.base import Base, Created, Json, PkId
+from hub.storage.types import BigId
+
+__all__ = ["AttributionCredit", "Conversion"]
+
+
+class Conversion(Base):
+    """An order reported by the storefront; one per merchant and order id."""
+
+    __tablename__ = "conversions"
+
+    id: Mapped[PkId]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id", ondelete="CASCADE"))
+    order_id: Mapped[str] = mapped_column(String(255))
+    # Amounts in the currency's minor unit; refunds lower the credited revenue.
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    occurred_at: Mapped[datetime]
+    click_id: Mapped[str | None] = mapped_column(String(64))
+    visitor_id: Mapped[str | None] = mapped_column(String(64))
+    customer_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("customers.id", ondelete="SET NULL")
+    )
+    # placed | refunded | cancelled
+    status: Mapped[str] = mapped_column(String(20), default="placed")
+    line_items: Mapped[Json] = mapped_column(default=list)
+    source: Mapped[str] = mapped_column(String(40), default="api")
+    created_at: Mapped[Created]
+    attributed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(None, "merchant_id", "order_id", unique=True),
+        Index(None, "merchant_id", "occurred_at"),
+        Index(None, "customer_id"),
+        Index(None, "click_id"),
+        Index(None, "visitor_id"),
+    )
+
+
+class AttributionCredit(Base):
+    """The share of one conversion a model gives one touchpoint (a click)."""
+
+    __tablename__ = "attribution_credits"
+
+    id: Mapped[PkId]
+    merchant_id: Mapped[int] = mapped_column(BigId)
+    conversion_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("conversions.id", ondelete="CASCADE")
+    )
+    model: Mapped[str] = mapped_column(String(40))
+    click_id: Mapped[str] = mapped_column(String(64))
+    link_id: Mapped[int | None] = mapped_column(BigId)
+    channel_account_id: Mapped[int | None] = mapped_column(BigId)
+    channel_kind: Mapped[str | None] = mapped_column(String(40))
+    campaign_id: Mapped[int | None] = mapped_column(BigId)
+    product_id: Mapped[int | None] = mapped_column(BigId)
+    weight: Mapped[float] = mapped_column(Float)
+    revenue_minor: Mapped[float] = mapped_column(Float)
+    # The conversion's time, copied for reports by period.
+    occurred_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index(None, "conversion_id", "model", "click_id", unique=True),
+        Index(None, "merchant_id", "model", "occurred_at"),
+    )

@@ -1,0 +1,116 @@
+"""What comes back: tracked links, clicks, previews, visitors and customers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.storage.models.base import Base, Created, PkId
+from hub.storage.types import BigId
+
+__all__ = ["Click", "Customer", "Link", "LinkPreviewDay", "Visitor"]
+
+
+class Link(Base):
+    """A short code that leads to the storefront entry with UTM and click-id parameters."""
+
+    __tablename__ = "links"
+
+    id: Mapped[PkId]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    destination_url: Mapped[str] = mapped_column(String(4096))
+    product_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("products.id", ondelete="SET NULL")
+    )
+    campaign_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("campaigns.id", ondelete="SET NULL")
+    )
+    channel_account_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("channel_accounts.id", ondelete="SET NULL")
+    )
+    share_target_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("share_targets.id", ondelete="SET NULL")
+    )
+    # The channel kind the link was made for (utm_source), kept for reports.
+    channel_kind: Mapped[str | None] = mapped_column(String(40))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[Created]
+
+    __table_args__ = (
+        Index(None, "merchant_id", "created_at"),
+        Index(None, "share_target_id"),
+    )
+
+
+class Click(Base):
+    """One visit through a tracked link (people and bots; previews are counted apart)."""
+
+    __tablename__ = "clicks"
+
+    id: Mapped[PkId]
+    click_id: Mapped[str] = mapped_column(String(64), unique=True)
+    merchant_id: Mapped[int] = mapped_column(BigId)
+    link_id: Mapped[int] = mapped_column(BigId, ForeignKey("links.id", ondelete="CASCADE"))
+    visitor_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime]
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_unique: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Truncated or salted-hashed, as configured; never the raw address.
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    referrer: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index(None, "merchant_id", "at"),
+        Index(None, "link_id", "at"),
+        Index(None, "visitor_id", "at"),
+    )
+
+
+class LinkPreviewDay(Base):
+    """Link-preview fetches by crawlers, per link and day: reach, not visits."""
+
+    __tablename__ = "link_preview_days"
+
+    id: Mapped[PkId]
+    link_id: Mapped[int] = mapped_column(BigId, ForeignKey("links.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    crawler: Mapped[str] = mapped_column(String(64))
+    fetches: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (Index(None, "link_id", "day", "crawler", unique=True),)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[PkId]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id", ondelete="CASCADE"))
+    # The storefront's customer id.
+    external_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[Created]
+
+    __table_args__ = (Index(None, "merchant_id", "external_id", unique=True),)
+
+
+class Visitor(Base):
+    """A first-party visitor cookie, linked to a customer once the storefront says so."""
+
+    __tablename__ = "visitors"
+
+    id: Mapped[PkId]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id", ondelete="CASCADE"))
+    visitor_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("customers.id", ondelete="SET NULL")
+    )
+    first_seen_at: Mapped[Created]
+
+    __table_args__ = (
+        Index(None, "merchant_id", "visitor_id", unique=True),
+        Index(None, "customer_id"),
+    )

@@ -1,0 +1,63 @@
+"""Jobs by name: plain async functions ``fn(ctx, **ids)`` and the queue each belongs to.
+
+Both runners carry the same functions: Celery (``workers``) in production and the in-process
+runner (``hub.tasks.dispatch``) on the embedded profile. Arguments are ids and primitives only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from hub.tasks.context import TaskContext
+
+__all__ = ["JOB_MODULES", "QUEUES", "Job", "all_jobs", "get", "job"]
+
+Queue = Literal["publish", "clicks", "attribution", "webhooks", "default"]
+QUEUES: tuple[Queue, ...] = ("publish", "clicks", "attribution", "webhooks", "default")
+
+# Modules whose import registers jobs; the runners load them all.
+JOB_MODULES: tuple[str, ...] = ("hub.tasks.jobs",)
+
+JobFn = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    name: str
+    fn: JobFn
+    queue: Queue
+    max_retries: int
+
+
+_JOBS: dict[str, Job] = {}
+
+
+def job(name: str, *, queue: Queue = "default", max_retries: int = 5) -> Callable[[JobFn], JobFn]:
+    def register(fn: JobFn) -> JobFn:
+        if name in _JOBS and _JOBS[name].fn is not fn:
+            raise ValueError(f"job {name!r} registered twice")
+        _JOBS[name] = Job(name=name, fn=fn, queue=queue, max_retries=max_retries)
+        return fn
+
+    return register
+
+
+def all_jobs() -> dict[str, Job]:
+    for module in JOB_MODULES:
+        importlib.import_module(module)
+    return dict(_JOBS)
+
+
+def get(name: str) -> Job:
+    jobs = all_jobs()
+    if name not in jobs:
+        raise KeyError(f"unknown job {name!r}; known: {', '.join(sorted(jobs))}")
+    return jobs[name]
+
+
+async def run(ctx: TaskContext, name: str, kwargs: dict[str, Any]) -> Any:
+    return await get(name).fn(ctx, **kwargs)

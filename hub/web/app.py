@@ -1,0 +1,82 @@
+"""The aiohttp application factory: one web app for the API, the edge and the dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from hub.config import Settings
+from hub.security import Vault
+from hub.storage.db import create_engine, session_factory
+from hub.storage.migrate import upgrade
+from hub.tasks.broker import make_celery
+from hub.tasks.context import TaskContext, open_redis
+from hub.tasks.dispatch import CeleryQueue, InProcessQueue, TaskQueue
+from hub.web import health
+from hub.web.api import create_api
+from hub.web.keys import ENGINE, HTTP, REDIS, SESSIONS, SETTINGS, TASKS, VAULT
+from hub.web.middleware import body_limit, json_errors, request_id
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[request_id, json_errors, body_limit],
+        client_max_size=settings.server.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[VAULT] = Vault(settings.security.secret_key.get_secret_value())
+    app.cleanup_ctx.extend([_database, _redis, _http, _tasks])
+    app.add_routes(health.routes)
+    app.add_subapp("/api/v1", create_api())
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = create_engine(settings.database)
+    if settings.database.auto_migrate:
+        await upgrade(engine)
+    app[ENGINE] = engine
+    app[SESSIONS] = session_factory(engine)
+    yield
+    await engine.dispose()
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    redis = open_redis(app[SETTINGS])
+    if redis is None:
+        yield
+        return
+    app[REDIS] = redis
+    yield
+    await redis.aclose()
+
+
+async def _http(app: web.Application) -> AsyncIterator[None]:
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+    app[HTTP] = session
+    yield
+    await session.close()
+
+
+async def _tasks(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    queue: TaskQueue
+    if settings.tasks.runner == "celery":
+        queue = CeleryQueue(make_celery(settings, "hub-web"))
+    else:
+        ctx = TaskContext(
+            settings=settings,
+            sessions=app[SESSIONS],
+            vault=app[VAULT],
+            http=app[HTTP],
+            redis=app.get(REDIS),
+        )
+        queue = InProcessQueue(ctx, settings.tasks.concurrency)
+    app[TASKS] = queue
+    yield
+    await queue.close()

@@ -1,0 +1,36 @@
+"""Typed application and request state of the web app."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.config import Settings
+from hub.security import Vault
+from hub.storage.db import SessionFactory
+from hub.tasks.dispatch import TaskQueue
+
+__all__ = [
+    "ENGINE",
+    "HTTP",
+    "PRINCIPAL",
+    "REDIS",
+    "REQUEST_ID",
+    "SESSIONS",
+    "SETTINGS",
+    "TASKS",
+    "VAULT",
+]
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", SessionFactory)
+VAULT = web.AppKey("vault", Vault)
+REDIS = web.AppKey("redis", Redis)
+TASKS = web.AppKey("tasks", TaskQueue)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+
+PRINCIPAL = "hub.principal"
+REQUEST_ID = "hub.request_id"
