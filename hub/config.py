@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = [
@@ -73,7 +81,13 @@ class RedisSettings(_Section):
 
 
 class TaskSettings(_Section):
-    runner: Literal["inprocess", "celery"] = "inprocess"
+    # None: by profile (embedded: inprocess, production: celery).
+    runner: Literal["inprocess", "celery"] | None = None
+
+    @field_validator("runner", mode="before")
+    @classmethod
+    def _empty_is_auto(cls, value: object) -> object:
+        return None if value == "" else value
     concurrency: int = Field(default=4, ge=1, le=256)
     broker_url: str = ""
     result_backend: str = ""
@@ -139,6 +153,9 @@ class Settings(BaseSettings):
             object.__setattr__(self, "database", self.database.model_copy(update={"url": url}))
         if not self.database.url:
             raise ValueError("database.url: expected a database URL, got nothing")
+        if self.tasks.runner is None:
+            runner = "inprocess" if self.profile is Profile.EMBEDDED else "celery"
+            object.__setattr__(self, "tasks", self.tasks.model_copy(update={"runner": runner}))
         if self.profile is Profile.PRODUCTION:
             if self.database.is_sqlite:
                 raise ValueError(

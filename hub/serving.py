@@ -37,6 +37,10 @@ async def _serve(
     reuse_port: bool,
     announce: Callable[[str], None],
 ) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     runner = web.AppRunner(
         factory(settings),
         access_log_class=AccessLogger,
@@ -51,10 +55,6 @@ async def _serve(
         if isinstance(address, tuple):
             shown = f"[{address[0]}]" if ":" in str(address[0]) else address[0]
             announce(f"http://{shown}:{address[1]}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:

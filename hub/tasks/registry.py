@@ -7,7 +7,7 @@ runner (``hub.tasks.dispatch``) on the embedded profile. Arguments are ids and p
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,7 +22,7 @@ QUEUES: tuple[Queue, ...] = ("publish", "clicks", "attribution", "webhooks", "de
 # Modules whose import registers jobs; the runners load them all.
 JOB_MODULES: tuple[str, ...] = ("hub.tasks.jobs",)
 
-JobFn = Callable[..., Awaitable[Any]]
+JobFn = Callable[..., Coroutine[Any, Any, Any]]
 
 
 @dataclass(frozen=True, slots=True)

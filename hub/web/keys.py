@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.config import Settings
 from hub.security import Vault
 from hub.storage.db import SessionFactory
+from hub.tenancy import Principal
 from hub.tasks.dispatch import TaskQueue
 
 __all__ = [
@@ -32,5 +33,5 @@ REDIS = web.AppKey("redis", Redis)
 TASKS = web.AppKey("tasks", TaskQueue)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 
-PRINCIPAL = "hub.principal"
-REQUEST_ID = "hub.request_id"
+PRINCIPAL = web.RequestKey("principal", Principal)
+REQUEST_ID = web.RequestKey("request_id", str)

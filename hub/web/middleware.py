@@ -92,5 +92,4 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def principal(request: web.Request) -> Principal:
-    found: Principal = request[PRINCIPAL]
-    return found
+    return request[PRINCIPAL]

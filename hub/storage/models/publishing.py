@@ -61,7 +61,7 @@ class Share(Base):
     created_at: Mapped[Created]
 
     targets: Mapped[list[ShareTarget]] = relationship(
-        back_populates="share", order_by="ShareTarget.id"
+        back_populates="share", order_by="ShareTarget.id", passive_deletes=True
     )
 
     __table_args__ = (

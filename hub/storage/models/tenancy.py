@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.storage.models.base import Base, Created, Json, PkId
 from hub.storage.types import BigId
@@ -23,8 +23,6 @@ class Merchant(Base):
     # Signs inbound webhooks (Standard Webhooks); encrypted with the settings' secret.
     webhook_secret_encrypted: Mapped[str] = mapped_column(Text)
     created_at: Mapped[Created]
-
-    storefronts: Mapped[list[Storefront]] = relationship(back_populates="merchant")
 
 
 class ApiKey(Base):
@@ -58,7 +56,5 @@ class Storefront(Base):
     entry_url: Mapped[str] = mapped_column(String(2048))
     allowed_origins: Mapped[Json] = mapped_column(default=list)
     created_at: Mapped[Created]
-
-    merchant: Mapped[Merchant] = relationship(back_populates="storefronts")
 
     __table_args__ = (Index(None, "merchant_id", "name", unique=True),)
