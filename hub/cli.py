@@ -104,10 +104,17 @@ def _port(port: int | None, settings: Settings) -> int:
     help="Comma-separated queues (default: all of publish,clicks,attribution,webhooks,default).",
 )
 @click.option("--concurrency", "-c", type=int, default=None, help="Worker processes.")
+@click.option(
+    "--beat", is_flag=True, help="Also run the periodic scheduler (one process per deployment)."
+)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def worker(
-    ctx: click.Context, queues: str | None, concurrency: int | None, celery_args: tuple[str, ...]
+    ctx: click.Context,
+    queues: str | None,
+    concurrency: int | None,
+    beat: bool,
+    celery_args: tuple[str, ...],
 ) -> None:
     """A Celery worker running the hub's tasks (production profile)."""
     from hub.tasks.broker import DEFAULT_QUEUES
@@ -138,6 +145,10 @@ def worker(
     ]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
+    if beat:
+        schedule = settings.data_dir / "celerybeat-schedule"
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        argv += ["--beat", "--schedule", str(schedule)]
     os.execve(sys.executable, [*argv, *celery_args], env)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from celery import Celery
 
 from hub.config import Settings
-from hub.tasks.registry import QUEUES, all_jobs
+from hub.tasks.registry import QUEUES, all_jobs, periodic_jobs
 
 __all__ = ["celery_config", "make_celery"]
 
@@ -36,6 +36,15 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
         "task_ignore_result": False,
+        # Periodic scans (due targets, click draining...): enqueue work, never long ETAs.
+        "beat_schedule": {
+            j.name: {
+                "task": j.name,
+                "schedule": j.every_s,
+                "options": {"queue": j.queue, "expires": j.every_s},
+            }
+            for j in periodic_jobs()
+        },
     }
 
 

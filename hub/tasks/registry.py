@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from hub.tasks.context import TaskContext
 
-__all__ = ["JOB_MODULES", "QUEUES", "Job", "all_jobs", "get", "job"]
+__all__ = ["JOB_MODULES", "QUEUES", "Job", "all_jobs", "get", "job", "periodic_jobs"]
 
 Queue = Literal["publish", "clicks", "attribution", "webhooks", "default"]
 QUEUES: tuple[Queue, ...] = ("publish", "clicks", "attribution", "webhooks", "default")
@@ -31,19 +31,32 @@ class Job:
     fn: JobFn
     queue: Queue
     max_retries: int
+    # Periodic jobs take no arguments and run every ``every_s`` seconds: Celery beat in
+    # production (``hub worker --beat`` or ``hub beat``), a ticker in the embedded process.
+    every_s: float | None = None
 
 
 _JOBS: dict[str, Job] = {}
 
 
-def job(name: str, *, queue: Queue = "default", max_retries: int = 5) -> Callable[[JobFn], JobFn]:
+def job(
+    name: str, *, queue: Queue = "default", max_retries: int = 5, every_s: float | None = None
+) -> Callable[[JobFn], JobFn]:
+    """Register ``fn`` under ``name``; with ``every_s`` it also runs on a schedule."""
+    if every_s is not None and every_s <= 0:
+        raise ValueError("every_s must be positive")
+
     def register(fn: JobFn) -> JobFn:
         if name in _JOBS and _JOBS[name].fn is not fn:
             raise ValueError(f"job {name!r} registered twice")
-        _JOBS[name] = Job(name=name, fn=fn, queue=queue, max_retries=max_retries)
+        _JOBS[name] = Job(name, fn, queue, max_retries, every_s)
         return fn
 
     return register
+
+
+def periodic_jobs() -> list[Job]:
+    return [j for j in all_jobs().values() if j.every_s is not None]
 
 
 def all_jobs() -> dict[str, Job]:

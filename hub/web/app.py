@@ -14,6 +14,7 @@ from hub.storage.migrate import upgrade
 from hub.tasks.broker import make_celery
 from hub.tasks.context import TaskContext, open_redis
 from hub.tasks.dispatch import CeleryQueue, InProcessQueue, TaskQueue
+from hub.tasks.ticker import Ticker
 from hub.web import health
 from hub.web.api import create_api
 from hub.web.keys import ENGINE, HTTP, REDIS, SESSIONS, SETTINGS, TASKS, VAULT
@@ -78,5 +79,10 @@ async def _tasks(app: web.Application) -> AsyncIterator[None]:
         )
         queue = InProcessQueue(ctx, settings.tasks.concurrency)
     app[TASKS] = queue
+    ticker = Ticker(queue) if settings.tasks.runner == "inprocess" else None
+    if ticker is not None:
+        ticker.start()
     yield
+    if ticker is not None:
+        await ticker.stop()
     await queue.close()
