@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import structlog
 
 from hub.tasks.context import TaskContext
-from hub.tasks.registry import get
+from hub.tasks.registry import Job, all_jobs, get
 
 __all__ = ["CeleryQueue", "InProcessQueue", "TaskQueue"]
 
@@ -32,8 +33,15 @@ class TaskQueue(Protocol):
 class InProcessQueue:
     """Runs jobs on this event loop with bounded concurrency; drains on close."""
 
-    def __init__(self, ctx: TaskContext, concurrency: int, keep_results: int = 1000) -> None:
+    def __init__(
+        self,
+        ctx: TaskContext,
+        concurrency: int,
+        keep_results: int = 1000,
+        jobs: Mapping[str, Job] | None = None,
+    ) -> None:
         self._ctx = ctx
+        self._jobs = all_jobs() if jobs is None else dict(jobs)
         self._queue: asyncio.Queue[tuple[str, str, dict[str, Any]] | None] = asyncio.Queue()
         self._results: OrderedDict[str, asyncio.Future[Any]] = OrderedDict()
         self._keep = keep_results
@@ -43,7 +51,7 @@ class InProcessQueue:
         ]
 
     async def enqueue(self, name: str, **kwargs: Any) -> str:
-        get(name)  # unknown names fail at the call site
+        self._job(name)  # unknown names fail at the call site
         task_id = uuid.uuid4().hex
         self._results[task_id] = asyncio.get_running_loop().create_future()
         while len(self._results) > self._keep:
@@ -62,12 +70,17 @@ class InProcessQueue:
             await self._queue.put(None)
         await asyncio.gather(*self._workers, return_exceptions=True)
 
+    def _job(self, name: str) -> Job:
+        if name not in self._jobs:
+            raise KeyError(f"unknown job {name!r}; known: {', '.join(sorted(self._jobs))}")
+        return self._jobs[name]
+
     async def _work(self) -> None:
         while (item := await self._queue.get()) is not None:
             task_id, name, kwargs = item
             future = self._results.get(task_id)
             try:
-                value = await get(name).fn(self._ctx, **kwargs)
+                value = await self._job(name).fn(self._ctx, **kwargs)
             except Exception as exc:
                 log.exception("task_failed", task=name, task_id=task_id)
                 if future is not None and not future.done():
