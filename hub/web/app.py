@@ -17,8 +17,9 @@ from hub.tasks.dispatch import CeleryQueue, InProcessQueue, TaskQueue
 from hub.tasks.ticker import Ticker
 from hub.web import health
 from hub.web.api import create_api
-from hub.web.keys import ENGINE, HTTP, REDIS, SESSIONS, SETTINGS, TASKS, VAULT
+from hub.web.keys import ENGINE, HTTP, OPENAPI, REDIS, SESSIONS, SETTINGS, TASKS, VAULT
 from hub.web.middleware import body_limit, json_errors, request_id
+from hub.web.openapi import build_document, operation
 
 __all__ = ["create_app"]
 
@@ -32,8 +33,20 @@ def create_app(settings: Settings) -> web.Application:
     app[VAULT] = Vault(settings.security.secret_key.get_secret_value())
     app.cleanup_ctx.extend([_database, _redis, _http, _tasks])
     app.add_routes(health.routes)
+    app.router.add_get("/api/v1/openapi.json", openapi_json)
     app.add_subapp("/api/v1", create_api())
     return app
+
+
+@operation("This OpenAPI 3.1 document", public=True)
+async def openapi_json(request: web.Request) -> web.Response:
+    """The OpenAPI document of every route, generated from the code."""
+    app = request.app
+    if OPENAPI not in app:
+        from importlib.metadata import version
+
+        app[OPENAPI] = build_document(app, title="hub", version=version("hub"))
+    return web.json_response(app[OPENAPI])
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

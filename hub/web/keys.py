@@ -10,12 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.config import Settings
 from hub.security import Vault
 from hub.storage.db import SessionFactory
-from hub.tenancy import Principal
 from hub.tasks.dispatch import TaskQueue
+from hub.tenancy import Principal
 
 __all__ = [
     "ENGINE",
     "HTTP",
+    "OPENAPI",
     "PRINCIPAL",
     "REDIS",
     "REQUEST_ID",
@@ -32,6 +33,7 @@ VAULT = web.AppKey("vault", Vault)
 REDIS = web.AppKey("redis", Redis)
 TASKS = web.AppKey("tasks", TaskQueue)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
+OPENAPI = web.AppKey("openapi", dict)
 
 PRINCIPAL = web.RequestKey("principal", Principal)
 REQUEST_ID = web.RequestKey("request_id", str)

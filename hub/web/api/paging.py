@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["PageQuery", "page"]
+__all__ = ["Page", "PageQuery", "page"]
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list, newest first; pass ``next_cursor`` back as ``cursor``."""
+
+    data: list[T]
+    next_cursor: str | None
 
 
 class PageQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: int = Field(default=50, ge=1, le=200)
-    cursor: int | None = Field(default=None, ge=1)
+    limit: int = Field(default=50, ge=1, le=200, description="Items per page.")
+    cursor: int | None = Field(default=None, ge=1, description="next_cursor of the last page.")
 
 
 class _HasId(Protocol):

@@ -7,16 +7,18 @@ from aiohttp import web
 from hub.catalog.products import (
     DuplicateProduct,
     ProductIn,
+    ProductOut,
     ProductOutsideStorefront,
     create_product,
     get_product,
     list_products,
 )
-from hub.web.api.paging import PageQuery, page
+from hub.web.api.paging import Page, PageQuery, page
 from hub.web.bodies import read_json, read_query
 from hub.web.errors import ApiError, ErrorCode
 from hub.web.keys import SESSIONS
 from hub.web.middleware import principal
+from hub.web.openapi import operation
 
 __all__ = ["routes"]
 
@@ -31,6 +33,13 @@ def _id(request: web.Request, name: str) -> int:
 
 
 @routes.post("/products")
+@operation(
+    "Create a product card",
+    body=ProductIn,
+    response=ProductOut,
+    status=201,
+    errors=(ErrorCode.CONFLICT,),
+)
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request, ProductIn)
     async with request.config_dict[SESSIONS]() as session:
@@ -50,6 +59,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 @routes.get("/products")
+@operation("List product cards", query=PageQuery, response=Page[ProductOut])
 async def index(request: web.Request) -> web.Response:
     query = read_query(request, PageQuery)
     async with request.config_dict[SESSIONS]() as session:
@@ -60,6 +70,7 @@ async def index(request: web.Request) -> web.Response:
 
 
 @routes.get("/products/{product_id}")
+@operation("Read a product card", response=ProductOut)
 async def show(request: web.Request) -> web.Response:
     product_id = _id(request, "product_id")
     async with request.config_dict[SESSIONS]() as session:
