@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from importlib.metadata import version
 
 import aiohttp
 from aiohttp import web
@@ -35,18 +36,18 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(health.routes)
     app.router.add_get("/api/v1/openapi.json", openapi_json)
     app.add_subapp("/api/v1", create_api())
+    app.on_startup.append(_document)
     return app
 
 
 @operation("This OpenAPI 3.1 document", public=True)
 async def openapi_json(request: web.Request) -> web.Response:
     """The OpenAPI document of every route, generated from the code."""
-    app = request.app
-    if OPENAPI not in app:
-        from importlib.metadata import version
+    return web.json_response(request.app[OPENAPI])
 
-        app[OPENAPI] = build_document(app, title="hub", version=version("hub"))
-    return web.json_response(app[OPENAPI])
+
+async def _document(app: web.Application) -> None:
+    app[OPENAPI] = build_document(app, title="hub", version=version("hub"))
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
