@@ -11,6 +11,8 @@ A pure library: it imports nothing of the hub. Get a connector by kind::
 
 from __future__ import annotations
 
+from connectors._shorten import shorten
+from connectors._tokens import FreshToken, MemoryTokenStore, TokenStore
 from connectors.base import Connector, ConnectorConfig, config_to_dict
 from connectors.card import Card, PublishResult, RenderedPost
 from connectors.errors import (
@@ -34,7 +36,9 @@ __all__ = [
     "ConnectorConfig",
     "ConnectorError",
     "ErrorKind",
+    "FreshToken",
     "Markup",
+    "MemoryTokenStore",
     "Misconfigured",
     "OutcomeUnknown",
     "PermanentError",
@@ -44,9 +48,11 @@ __all__ = [
     "RateScope",
     "RenderedPost",
     "TextUnit",
+    "TokenStore",
     "TransientError",
     "config_to_dict",
     "get",
     "kinds",
     "register",
+    "shorten",
 ]

@@ -36,6 +36,13 @@ URL_RE = re.compile(r"https?://[^\s<>\"']+")
 # twitter-text v3 configuration: these code point ranges weigh 1, everything else 2.
 _LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 _EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
+# One emoji sequence: pictographs, flags, skin tones, ZWJ, variation selectors, tag
+# sequences, or a keycap. twitter-text counts each such sequence as one emoji.
+_EMOJI_SEQUENCE = regex.compile(
+    r"[#*0-9]\ufe0f?\u20e3"
+    r"|(?:\p{Extended_Pictographic}|\p{Regional_Indicator}|\p{Emoji_Modifier}"
+    r"|[\u200d\ufe0e\ufe0f\u20e3\U000e0020-\U000e007f])+"
+)
 
 
 def graphemes(text: str) -> list[str]:
@@ -43,18 +50,24 @@ def graphemes(text: str) -> list[str]:
     return list(_GRAPHEME.findall(text))
 
 
-def _grapheme_weight(cluster: str) -> int:
-    if _EMOJI.search(cluster):
+def _code_point_weight(ch: str) -> int:
+    if _EMOJI.match(ch):
         return 2
-    weight = 0
-    for ch in cluster:
-        cp = ord(ch)
-        weight += 1 if any(lo <= cp <= hi for lo, hi in _LIGHT_RANGES) else 2
-    return weight
+    cp = ord(ch)
+    return 1 if any(lo <= cp <= hi for lo, hi in _LIGHT_RANGES) else 2
+
+
+def _grapheme_weight(cluster: str) -> int:
+    if _EMOJI_SEQUENCE.fullmatch(cluster):
+        return 2
+    # A cluster mixing an emoji with other marks (say 👍 + U+0301) is not one emoji
+    # sequence: each code point counts, which is never less than twitter-text's count.
+    return sum(_code_point_weight(ch) for ch in cluster)
 
 
 def weighted_length(text: str) -> int:
-    """twitter-text style weight (after NFC): Latin and common punctuation 1, CJK and emoji 2."""
+    """twitter-text style weight (after NFC): Latin and common punctuation 1, CJK and other
+    code points 2, and each emoji sequence (ZWJ family, flag, skin tone, keycap) 2 in all."""
     return sum(_grapheme_weight(c) for c in graphemes(unicodedata.normalize("NFC", text)))
 
 

@@ -142,7 +142,8 @@ def redis_session_url() -> Iterator[str]:
     """A Redis database number of its own for this run, emptied before and after."""
     import redis
 
-    url = f"{REDIS_BASE}/13"
+    # A database number of this run's own, so runs side by side do not flush each other.
+    url = f"{REDIS_BASE}/{os.environ.get('HUB_TEST_REDIS_DB') or 2 + os.getpid() % 14}"
     try:
         client = redis.Redis.from_url(url, socket_timeout=5)
         client.flushdb()

@@ -21,9 +21,21 @@ from aiohttp import web
 import connectors
 from connectors import Card, Connector, RenderedPost
 from tests.contract import discord as dc
+from tests.contract import email as em
+from tests.contract import facebook as fb
+from tests.contract import line as ln
+from tests.contract import mastodon as md
+from tests.contract import matrix as mx
+from tests.contract import rss
 from tests.contract import slack as sl
 from tests.contract import telegram as tg
 from tests.contract import webhook as wh
+from tests.contract import dingtalk as dt
+from tests.contract import feishu as fs
+from tests.contract import wechat_oa as wx
+from tests.contract import wecom as wc
+from tests.contract import weibo as wb
+from tests.contract import x as xa
 from tests.contract._server import ContractState, serve
 
 
@@ -57,6 +69,54 @@ def _webhook_check(post: RenderedPost) -> str:
     assert data["link"] == post.link
     assert len(data["text"]) <= 4000
     return str(data["text"])
+
+
+def _mastodon_check(post: RenderedPost) -> str:
+    status = str(post.payload["status"])
+    assert md.countable_length(status) <= md.MAX_CHARACTERS, md.countable_length(status)
+    return status
+
+
+def _matrix_check(post: RenderedPost) -> str:
+    content = dict(post.payload["content"])
+    assert mx.check_content(content) is None, mx.check_content(content)
+    assert mx.event_bytes(content) <= mx.MAX_EVENT_BYTES, mx.event_bytes(content)
+    tags, hrefs, visible = mx.read_html(content["formatted_body"])
+    assert tags <= mx.HTML_TAGS and post.link in hrefs, (tags, hrefs)
+    assert visible == content["body"].replace("\n", "")  # the same text, twice
+    return str(content["body"])
+
+
+def _x_check(post: RenderedPost) -> str:
+    text = str(post.payload["text"])
+    assert xa.weighted_length(text) <= xa.MAX_WEIGHTED, xa.weighted_length(text)
+    return text
+
+
+def _x_config(url: str, access_token: str = xa.ACCESS_TOKEN) -> dict[str, Any]:
+    return {
+        "consumer_key": xa.CONSUMER_KEY,
+        "consumer_secret": xa.CONSUMER_SECRET,
+        "access_token": access_token,
+        "access_token_secret": xa.ACCESS_TOKEN_SECRET,
+        "base_url": url,
+    }
+
+
+def _facebook_check(post: RenderedPost) -> str:
+    body = post.payload["body"]
+    text = str(body.get("message", body.get("caption", "")))
+    assert len(text) <= fb.MAX_MESSAGE
+    assert body.get("link", post.link) == post.link
+    return text
+
+
+def _line_check(post: RenderedPost) -> str:
+    body = {"to": ln.USER_ID, "messages": list(post.payload["messages"])}
+    assert ln.check_push(body) is None, ln.check_push(body)
+    flex = body["messages"][0]
+    assert flex["contents"]["footer"]["contents"][0]["action"]["uri"] == post.link
+    return str(flex["altText"])
 
 
 @dataclass(frozen=True)
@@ -139,6 +199,174 @@ CASES: dict[str, Case] = {
         secrets=(wh.SECRET, wh.SECRET.removeprefix("whsec_")),
         check=_webhook_check,
     ),
+    "mastodon": Case(
+        kind="mastodon",
+        create_app=md.create_app,
+        error_replies=md.ERROR_REPLIES,
+        config=lambda url: {"access_token": md.TOKEN, "base_url": url},
+        refused_config=lambda url: {"access_token": md.REVOKED_TOKEN, "base_url": url},
+        refused_error=connectors.AuthExpired,
+        secrets=(md.TOKEN,),
+        check=_mastodon_check,
+    ),
+    "matrix": Case(
+        kind="matrix",
+        create_app=mx.create_app,
+        error_replies=mx.ERROR_REPLIES,
+        config=lambda url: {"access_token": mx.TOKEN, "room_id": mx.ROOM_ID, "base_url": url},
+        refused_config=lambda url: {
+            "access_token": mx.REVOKED_TOKEN,
+            "room_id": mx.ROOM_ID,
+            "base_url": url,
+        },
+        refused_error=connectors.AuthExpired,
+        secrets=(mx.TOKEN,),
+        check=_matrix_check,
+    ),
+    "x": Case(
+        kind="x",
+        create_app=xa.create_app,
+        error_replies=xa.ERROR_REPLIES,
+        config=_x_config,
+        refused_config=lambda url: _x_config(url, xa.REVOKED_ACCESS_TOKEN),
+        refused_error=connectors.AuthExpired,
+        secrets=(xa.CONSUMER_SECRET, xa.ACCESS_TOKEN_SECRET),
+        check=_x_check,
+    ),
+    "facebook": Case(
+        kind="facebook",
+        create_app=fb.create_app,
+        error_replies=fb.ERROR_REPLIES,
+        config=lambda url: {"page_id": fb.PAGE_ID, "access_token": fb.TOKEN, "base_url": url},
+        refused_config=lambda url: {
+            "page_id": fb.PAGE_ID,
+            "access_token": fb.REVOKED_TOKEN,
+            "base_url": url,
+        },
+        refused_error=connectors.AuthExpired,
+        secrets=(fb.TOKEN,),
+        check=_facebook_check,
+    ),
+    "line": Case(
+        kind="line",
+        create_app=ln.create_app,
+        error_replies=ln.ERROR_REPLIES,
+        config=lambda url: {"channel_access_token": ln.TOKEN, "to": ln.USER_ID, "base_url": url},
+        refused_config=lambda url: {
+            "channel_access_token": ln.REVOKED_TOKEN,
+            "to": ln.USER_ID,
+            "base_url": url,
+        },
+        refused_error=connectors.AuthExpired,
+        secrets=(ln.TOKEN,),
+        check=_line_check,
+    ),
+    # A real SMTP server (aiosmtpd) in the test process, started by `extra["serve"]`.
+    "email": Case(
+        kind="email",
+        create_app=em.create_app,  # type: ignore[arg-type]
+        error_replies=em.ERROR_REPLIES,  # type: ignore[arg-type]
+        config=em.config_for,
+        refused_config=lambda url: em.config_for(url, password=em.REVOKED_PASSWORD),
+        refused_error=connectors.AuthExpired,
+        secrets=(em.PASSWORD,),
+        check=em.check_post,
+        extra={"serve": em.serve},
+    ),
+    # Chinese channels (issue 4): business errors under HTTP 200, classified by body code.
+    **{
+        kind: Case(
+            kind=kind,
+            create_app=wc.create_app,
+            error_replies=wc.ERROR_REPLIES,
+            config=lambda url: {"key": wc.webhook_url(), "base_url": url},
+            refused_config=lambda url: {"key": wc.REVOKED_KEY, "base_url": url},
+            refused_error=connectors.Misconfigured,
+            secrets=(wc.KEY,),
+            check=wc.check_post,
+        )
+        for kind in ("wecom", "wecom_markdown", "wecom_text")
+    },
+    "wechat_oa": Case(
+        kind="wechat_oa",
+        create_app=wx.create_app,
+        error_replies=wx.ERROR_REPLIES,
+        config=lambda url: {
+            "appid": wx.APPID,
+            "secret": wx.SECRET,
+            "default_thumb_media_id": wx.THUMB_MEDIA_ID,
+            "base_url": url,
+        },
+        refused_config=lambda url: {
+            "appid": wx.APPID,
+            "secret": wx.WRONG_SECRET,
+            "default_thumb_media_id": wx.THUMB_MEDIA_ID,
+            "base_url": url,
+        },
+        refused_error=connectors.Misconfigured,
+        secrets=(wx.SECRET,),
+        check=wx.check_post,
+    ),
+    "weibo": Case(
+        kind="weibo",
+        create_app=wb.create_app,
+        error_replies=wb.ERROR_REPLIES,
+        config=lambda url: {
+            "access_token": wb.TOKEN,
+            "safe_domain": wb.SAFE_DOMAIN,
+            "rip": "211.156.0.1",
+            "base_url": url,
+        },
+        refused_config=lambda url: {
+            "access_token": wb.EXPIRED_TOKEN,
+            "safe_domain": wb.SAFE_DOMAIN,
+            "rip": "211.156.0.1",
+            "base_url": url,
+        },
+        refused_error=connectors.AuthExpired,
+        secrets=(wb.TOKEN,),
+        check=wb.check_post,
+    ),
+    "feishu": Case(
+        kind="feishu",
+        create_app=fs.create_app,
+        error_replies=fs.ERROR_REPLIES,
+        config=lambda url: {"webhook_url": fs.hook_url(), "secret": fs.SECRET, "base_url": url},
+        refused_config=lambda url: {
+            "webhook_url": fs.hook_url(),
+            "secret": fs.WRONG_SECRET,
+            "base_url": url,
+        },
+        refused_error=connectors.Misconfigured,
+        secrets=(fs.TOKEN, fs.SECRET),
+        check=fs.check_post,
+    ),
+    "dingtalk": Case(
+        kind="dingtalk",
+        create_app=dt.create_app,
+        error_replies=dt.ERROR_REPLIES,
+        config=lambda url: {"access_token": dt.TOKEN, "secret": dt.SECRET, "base_url": url},
+        refused_config=lambda url: {
+            "access_token": dt.TOKEN,
+            "secret": dt.WRONG_SECRET,
+            "base_url": url,
+        },
+        refused_error=connectors.Misconfigured,
+        secrets=(dt.TOKEN, dt.SECRET),
+        check=dt.check_post,
+    ),
+    # A pull channel: publish makes no remote call, so the network checks skip it.
+    "rss": Case(
+        kind="rss",
+        create_app=rss.create_app,
+        error_replies=rss.ERROR_REPLIES,
+        config=lambda url: {},
+        refused_config=lambda url: {},
+        refused_error=connectors.PermanentError,
+        secrets=(),
+        check=rss.check_post,
+        extra={"pull": True},
+    ),
 }
 
 
@@ -197,6 +425,9 @@ async def start_contract(
     async with AsyncExitStack() as stack:
 
         async def start(kind: str) -> str:
+            serve_other = CASES[kind].extra.get("serve")  # a non-HTTP server (SMTP)
+            if serve_other is not None:
+                return await stack.enter_async_context(serve_other(state))
             return await stack.enter_async_context(serve(CASES[kind].create_app(state)))
 
         yield start

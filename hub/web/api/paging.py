@@ -23,7 +23,9 @@ class PageQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=50, ge=1, le=200, description="Items per page.")
-    cursor: int | None = Field(default=None, ge=1, description="next_cursor of the last page.")
+    cursor: int | None = Field(
+        default=None, ge=1, le=2**63 - 1, description="next_cursor of the last page."
+    )
 
 
 class _HasId(Protocol):
