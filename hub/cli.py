@@ -236,6 +236,99 @@ def merchant_create(
     click.echo(f"webhook signing secret: {made.webhook_secret}")
 
 
+@main.group()
+def key() -> None:
+    """API keys: create (shown once), list, revoke."""
+
+
+def _scopes() -> list[Any]:
+    from hub.tenancy import Scope
+
+    return list(Scope)
+
+
+def _with_session(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
+    async def go() -> T:
+        engine = create_engine(settings.database)
+        try:
+            await _ensure_schema(engine, settings)
+            async with session_factory(engine)() as session:
+                return await fn(session)
+        finally:
+            await engine.dispose()
+
+    return _run(go)
+
+
+@key.command("create")
+@click.option("--merchant", "merchant_id", type=int, required=True, help="The merchant's id.")
+@click.option("--name", required=True, help="What the key is for.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice([s.value for s in _scopes()]),
+    help="A scope of the key (repeatable).",
+)
+@click.pass_context
+def key_create(ctx: click.Context, merchant_id: int, name: str, scopes: tuple[str, ...]) -> None:
+    """Create an API key and print it (shown once)."""
+    from hub.storage.models import Merchant
+    from hub.tenancy import Scope, create_api_key
+
+    async def go(session: Any) -> Any:
+        if await session.get(Merchant, merchant_id) is None:
+            return None
+        issued = await create_api_key(
+            session, merchant_id, name=name, scopes=[Scope(s) for s in scopes]
+        )
+        await session.commit()
+        return issued
+
+    issued = _with_session(_settings(ctx), go)
+    if issued is None:
+        click.echo(f"hub: no merchant {merchant_id}", err=True)
+        ctx.exit(1)
+    click.echo(f"key {issued.prefix} created with scopes {', '.join(sorted(set(scopes)))}")
+    click.echo(f"api key (shown once): {issued.token}")
+
+
+@key.command("list")
+@click.option("--merchant", "merchant_id", type=int, required=True, help="The merchant's id.")
+@click.pass_context
+def key_list(ctx: click.Context, merchant_id: int) -> None:
+    """List a merchant's API keys (never their secrets)."""
+    from hub.tenancy import list_api_keys
+
+    async def go(session: Any) -> Any:
+        return await list_api_keys(session, merchant_id, limit=10_000)
+
+    for k in _with_session(_settings(ctx), go):
+        state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
+        used = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never"
+        click.echo(f"{k.prefix}  {k.name!r}  {','.join(k.scopes)}  last used {used}  {state}")
+
+
+@key.command("revoke")
+@click.argument("prefix")
+@click.pass_context
+def key_revoke(ctx: click.Context, prefix: str) -> None:
+    """Revoke the API key with PREFIX (e.g. hub_abcd2345)."""
+    from hub.tenancy import revoke_api_key
+
+    async def go(session: Any) -> Any:
+        found = await revoke_api_key(session, prefix=prefix)
+        await session.commit()
+        return found
+
+    found = _with_session(_settings(ctx), go)
+    if found is None:
+        click.echo(f"hub: no API key with prefix {prefix!r}", err=True)
+        ctx.exit(1)
+    click.echo(f"key {found.prefix} revoked")
+
+
 @main.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:
@@ -257,6 +350,23 @@ def demo(ctx: click.Context) -> None:
     summary = _run(go)
     for line in summary:
         click.echo(line)
+
+
+def _add_share_commands() -> None:
+    from hub.publishing.cli import share
+
+    main.add_command(share)
+
+
+_add_share_commands()
+
+
+@main.command()
+def channels() -> None:
+    """Print the table of channel kinds and what each supports (Markdown)."""
+    from connectors.overview import markdown_table
+
+    click.echo(markdown_table())
 
 
 @main.command()
