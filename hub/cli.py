@@ -236,6 +236,49 @@ def merchant_create(
     click.echo(f"webhook signing secret: {made.webhook_secret}")
 
 
+@merchant.command("platform-secret")
+@click.argument("merchant_id", type=int)
+@click.argument("platform", type=click.Choice(["shopify", "woocommerce"]))
+@click.option("--secret", prompt=True, hide_input=True, envvar="HUB_PLATFORM_SECRET",
+              help="The platform's webhook signing secret (prompted; or $HUB_PLATFORM_SECRET).")
+@click.pass_context
+def merchant_platform_secret(
+    ctx: click.Context, merchant_id: int, platform: str, secret: str
+) -> None:
+    """Store the signing secret of a storefront platform's order webhooks (encrypted)."""
+    from attribution.conversions.keys import set_platform_secret
+    from hub.storage.models import Merchant
+
+    settings = _settings(ctx)
+
+    async def go() -> bool:
+        engine = create_engine(settings.database)
+        try:
+            await _ensure_schema(engine, settings)
+            async with session_factory(engine)() as session:
+                if await session.get(Merchant, merchant_id) is None:
+                    return False
+                vault = Vault(settings.security.secret_key.get_secret_value())
+                await set_platform_secret(
+                    session, vault, merchant_id, platform, secret.strip()  # type: ignore[arg-type]
+                )
+                await session.commit()
+                return True
+        finally:
+            await engine.dispose()
+
+    try:
+        found = _run(go)
+    except ValueError as exc:
+        click.echo(f"hub: {exc}", err=True)
+        ctx.exit(2)
+    if not found:
+        click.echo(f"hub: merchant {merchant_id} not found", err=True)
+        ctx.exit(2)
+    click.echo(f"{platform} webhook secret stored for merchant {merchant_id}; point the "
+               f"webhook at /hooks/v1/{platform}/orders?merchant={merchant_id}")
+
+
 @main.group()
 def key() -> None:
     """API keys: create (shown once), list, revoke."""

@@ -30,8 +30,11 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 __all__ = [
+    "AttributionSettings",
     "ConfigError",
     "DatabaseSettings",
+    "EdgeSettings",
+    "LinkSettings",
     "Profile",
     "Settings",
     "load",
@@ -92,6 +95,8 @@ class TaskSettings(_Section):
     broker_url: str = ""
     result_backend: str = ""
     result_expires_s: int = Field(default=86_400, ge=60)
+    # Seconds before Redis redelivers a task whose worker died without acknowledging it.
+    visibility_timeout_s: int = Field(default=3600, ge=1)
 
 
 class SecuritySettings(_Section):
@@ -111,6 +116,141 @@ class ImportSettings(_Section):
     max_redirects: int = Field(default=5, ge=0, le=20)
     allow_private: bool = False
     user_agent: str = "hub-product-import/1.0"
+
+
+class PolicyRules(_Section):
+    """The publishing policy of one channel kind or account (see ``policy`` in config.yaml)."""
+
+    max_posts_per_24h: int = Field(default=20, ge=0)
+    min_gap_s: float = Field(default=1800.0, ge=0)
+    quiet_hours: str = Field(default="22:00-08:00", pattern=r"^(|\d{2}:\d{2}-\d{2}:\d{2})$")
+    same_product_days: float = Field(default=3.0, ge=0)
+    near_duplicate_days: float = Field(default=7.0, ge=0)
+    near_duplicate_bits: int = Field(default=3, ge=-1, le=64)
+    rate_count: int | None = Field(default=None, ge=1)
+    rate_window_s: float | None = Field(default=None, gt=0)
+    rate_burst: int = Field(default=1, ge=1)
+
+
+class PolicySettings(PolicyRules):
+    # Overrides per channel kind: {"telegram": {"min_gap_s": 600}}; checked at load.
+    kinds: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _kinds_valid(self) -> PolicySettings:
+        for kind in self.kinds:
+            self.for_kind(kind)
+        return self
+
+    def for_kind(self, kind: str, account: dict[str, Any] | None = None) -> PolicyRules:
+        """The rules for `kind`, with an account's own overrides on top."""
+        base = self.model_dump(exclude={"kinds"})
+        return PolicyRules.model_validate({**base, **self.kinds.get(kind, {}), **(account or {})})
+
+
+class PublishingSettings(_Section):
+    # Seconds a worker holds a target while publishing; longer than any channel call.
+    lease_s: float = Field(default=180.0, ge=1)
+    max_attempts: int = Field(default=6, ge=1)
+    backoff_base_s: float = Field(default=5.0, gt=0)
+    backoff_max_s: float = Field(default=900.0, gt=0)
+    scan_batch: int = Field(default=500, ge=1)
+    requeue_after_s: float = Field(default=120.0, ge=1)
+    max_inline_wait_s: float = Field(default=2.0, ge=0)
+
+
+class LinkSettings(_Section):
+    """Tracked links: codes, UTM and the click-id parameter (``hub.links``)."""
+
+    # Characters of a generated code (55-letter alphabet: 8 chars ≈ 46 random bits; ≥ 7).
+    code_length: int = Field(default=8, ge=7, le=32)
+    # Query parameter the edge fills with a new click id on every redirect.
+    click_id_param: str = Field(default="hub_cid", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+    # utm_medium of every link unless a campaign's UTM template says otherwise.
+    utm_medium: str = Field(default="social", min_length=1, max_length=64)
+
+
+class EdgeSettings(_Section):
+    """The redirect edge ``GET /{code}`` and its click pipeline (``attribution``)."""
+
+    cookie_name: str = Field(default="hub_vid", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+    cookie_max_age_s: int = Field(default=63_072_000, ge=60)
+    # Clicks of one visitor on one link within this window count once as unique.
+    unique_window_s: int = Field(default=86_400, ge=1)
+    # How client addresses are stored: truncated (/24, /48), salted hash, or not at all.
+    ip_mode: Literal["truncate", "hash", "none"] = "truncate"
+    # Proxies in front of the hub that append to X-Forwarded-For (0: use the peer address).
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=5)
+    # In-process link cache: entries, freshness, and how long an unknown code stays unknown.
+    cache_size: int = Field(default=50_000, ge=16)
+    cache_ttl_s: float = Field(default=10.0, gt=0)
+    negative_ttl_s: float = Field(default=10.0, gt=0)
+    redis_cache_ttl_s: int = Field(default=3600, ge=1)
+    # Click events are sent in batches: at most this many, at most this late.
+    batch_max_events: int = Field(default=500, ge=1, le=10_000)
+    batch_max_delay_ms: float = Field(default=5.0, gt=0, le=1000)
+    # Embedded profile: the in-process buffer is written to SQL this often.
+    flush_every_s: float = Field(default=0.5, gt=0)
+    # Production: Redis stream, its consumer group, longest drain run (the job `clicks.drain`
+    # runs every second), entries per read, and the idle age after which entries are claimed.
+    stream_key: str = Field(default="hub:clicks", min_length=1)
+    stream_group: str = Field(default="hub-drain", min_length=1)
+    drain_max_s: float = Field(default=5.0, gt=0)
+    drain_count: int = Field(default=50, ge=1, le=10_000)
+    claim_idle_s: float = Field(default=60.0, ge=0)
+    # Seconds between attempts to reach Redis again after it failed (clicks spool meanwhile).
+    redis_retry_s: float = Field(default=1.0, gt=0)
+
+
+class ApiSettings(_Section):
+    # Requests per minute per API key (a token bucket: this many at once, refilled evenly);
+    # 0 turns the limit off.
+    requests_per_minute: int = Field(default=600, ge=0, le=1_000_000)
+
+
+class WebhookSettings(_Section):
+    allow_private: bool = False
+    timeout_s: float = Field(default=15.0, gt=0, le=120)
+    # Waits before each retry after the first attempt (the Standard Webhooks schedule).
+    retry_delays_s: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    disable_after_failed_deliveries: int = Field(default=10, ge=1)
+    disable_after_hours: float = Field(default=120.0, gt=0)
+    batch_size: int = Field(default=100, ge=1, le=10_000)
+    concurrency: int = Field(default=10, ge=1, le=256)
+
+    @field_validator("retry_delays_s")
+    @classmethod
+    def _delays(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(d < 0 for d in value):
+            raise ValueError("expected delays of 0 seconds or more")
+        return value
+
+
+class AttributionSettings(_Section):
+    # Touchpoints count when at most this many days before the conversion.
+    lookback_days: int = Field(default=30, ge=1, le=365)
+    time_decay_half_life_days: float = Field(default=7.0, gt=0)
+    position_first: float = Field(default=0.4, ge=0, le=1)
+    position_last: float = Field(default=0.4, ge=0, le=1)
+    markov_order: int = Field(default=1, ge=1, le=3)
+    # What the models credit: the channel kind ("telegram") or the channel account.
+    channel_key: Literal["kind", "account"] = "kind"
+    # Data-driven models run per merchant in a batch over this window, capped.
+    data_driven_window_days: int = Field(default=90, ge=1, le=730)
+    data_driven_max_conversions: int = Field(default=50_000, ge=1)
+    data_driven_max_paths: int = Field(default=200_000, ge=0)
+    # A conversion is attributed again this long after it arrives (late clicks).
+    settle_s: int = Field(default=600, ge=0)
+    # Signed hooks: timestamps further than this from now are refused.
+    webhook_tolerance_s: int = Field(default=300, ge=1, le=86_400)
+    # Order note/meta key carrying the visitor id (the click id's is links.click_id_param).
+    visitor_id_param: str = Field(default="hub_vid", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+    @model_validator(mode="after")
+    def _ends_fit(self) -> AttributionSettings:
+        if self.position_first + self.position_last > 1.0:
+            raise ValueError("position_first + position_last: expected at most 1")
+        return self
 
 
 class Settings(BaseSettings):
@@ -133,6 +273,13 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     logging: LoggingSettings = LoggingSettings()
     product_import: ImportSettings = ImportSettings()
+    attribution: AttributionSettings = AttributionSettings()
+    api: ApiSettings = ApiSettings()
+    webhooks: WebhookSettings = WebhookSettings()
+    links: LinkSettings = LinkSettings()
+    edge: EdgeSettings = EdgeSettings()
+    policy: PolicySettings = PolicySettings()
+    publishing: PublishingSettings = PublishingSettings()
 
     @classmethod
     def settings_customise_sources(

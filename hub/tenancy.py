@@ -16,12 +16,15 @@ from hub.storage.types import utcnow
 from hub.urls import UrlError, origin_of
 
 __all__ = [
+    "ApiKeyInfo",
     "NewMerchant",
     "Principal",
     "Scope",
     "authenticate",
     "create_api_key",
     "create_merchant",
+    "list_api_keys",
+    "revoke_api_key",
 ]
 
 _TOUCH_EVERY = timedelta(minutes=1)
@@ -31,6 +34,8 @@ class Scope(StrEnum):
     ADMIN = "admin"
     SHARES_WRITE = "shares:write"
     REPORTS_READ = "reports:read"
+    # Approve draft shares for publishing.
+    APPROVE = "approve"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,20 @@ class Principal:
 
     def allows(self, scope: Scope) -> bool:
         return Scope.ADMIN in self.scopes or scope in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """An API key as it may be shown: never its secret or hash."""
+
+    id: int
+    merchant_id: int
+    prefix: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +145,61 @@ async def authenticate(session: AsyncSession, token: str) -> Principal | None:
         await session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
         await session.commit()
     return Principal(merchant_id=row.merchant_id, key_id=row.id, scopes=frozenset(row.scopes))
+
+
+def _info(key: ApiKey) -> ApiKeyInfo:
+    return ApiKeyInfo(
+        id=key.id,
+        merchant_id=key.merchant_id,
+        prefix=key.prefix,
+        name=key.name,
+        scopes=tuple(key.scopes),
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+async def list_api_keys(
+    session: AsyncSession,
+    merchant_id: int,
+    *,
+    limit: int = 200,
+    before_id: int | None = None,
+    prefix: str | None = None,
+) -> list[ApiKeyInfo]:
+    """The merchant's keys (or the one with ``prefix``), revoked ones included, newest first."""
+    query = select(ApiKey).where(ApiKey.merchant_id == merchant_id)
+    if prefix is not None:
+        query = query.where(ApiKey.prefix == prefix)
+    if before_id is not None:
+        query = query.where(ApiKey.id < before_id)
+    rows = (await session.scalars(query.order_by(ApiKey.id.desc()).limit(limit))).all()
+    return [_info(k) for k in rows]
+
+
+async def revoke_api_key(
+    session: AsyncSession,
+    *,
+    merchant_id: int | None = None,
+    key_id: int | None = None,
+    prefix: str | None = None,
+) -> ApiKeyInfo | None:
+    """Revoke one key found by id or prefix (within ``merchant_id`` when given); None if unknown.
+
+    Revoking twice keeps the first time. The caller commits.
+    """
+    if (key_id is None) == (prefix is None):
+        raise ValueError("pass exactly one of key_id and prefix")
+    query = select(ApiKey).where(
+        ApiKey.id == key_id if key_id is not None else ApiKey.prefix == prefix
+    )
+    if merchant_id is not None:
+        query = query.where(ApiKey.merchant_id == merchant_id)
+    key = (await session.scalars(query)).one_or_none()
+    if key is None:
+        return None
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        await session.flush()
+    return _info(key)

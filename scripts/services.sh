@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure PostgreSQL and Redis answer on 127.0.0.1 for the tests: start them when they are
-# installed but stopped, install them (Debian/Ubuntu, as root) when they are missing.
-# Exits non-zero, naming what is missing, when either cannot be had.
+# installed but stopped, install them (Debian/Ubuntu, as root) when they are missing. Also
+# installs Debian's Chromium for the dashboard's browser test.
+# Exits non-zero, naming what is missing, when any cannot be had.
 set -uo pipefail
 
 PG_HOST=127.0.0.1 PG_PORT=${HUB_TEST_PG_PORT:-5432}
@@ -62,7 +63,13 @@ ensure_redis() {
   wait_for Redis redis_ready
 }
 
+ensure_chromium() {
+  [ -n "${HUB_TEST_CHROMIUM:-}" ] && return 0
+  command -v chromium >/dev/null || apt_install chromium || return 1
+}
+
 status=0
 if [ -z "${HUB_TEST_PG_URL:-}" ]; then ensure_postgres || status=1; fi
 ensure_redis || status=1
+ensure_chromium || status=1
 exit $status

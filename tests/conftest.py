@@ -96,7 +96,8 @@ def pg_database_factory() -> Iterator[Callable[[], str]]:
     yield make
     for name in made:
         try:
-            run_sync(lambda: _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            sql = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+            run_sync(lambda sql=sql: _pg_admin(sql))  # type: ignore[misc]
         except Exception:
             pass
 
@@ -228,7 +229,8 @@ async def client_for() -> AsyncIterator[ClientFactory]:
 
 
 @pytest.fixture
-async def client(client_for: ClientFactory, settings: Settings) -> TestClient[Any, Any]:
+async def client(settings: Settings, client_for: ClientFactory) -> TestClient[Any, Any]:
+    # `settings` first: the app closes before the database is emptied.
     return await client_for(settings)
 
 

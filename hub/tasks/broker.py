@@ -31,7 +31,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": routes,
         "broker_connection_retry_on_startup": True,
         # Redelivery of unacknowledged tasks; longer than any one task may run.
-        "broker_transport_options": {"visibility_timeout": 3600},
+        "broker_transport_options": {
+            "visibility_timeout": settings.tasks.visibility_timeout_s
+        },
         "result_backend_transport_options": {"retry_policy": {"timeout": 5.0}},
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,

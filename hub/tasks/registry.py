@@ -20,7 +20,10 @@ Queue = Literal["publish", "clicks", "attribution", "webhooks", "default"]
 QUEUES: tuple[Queue, ...] = ("publish", "clicks", "attribution", "webhooks", "default")
 
 # Modules whose import registers jobs; the runners load them all.
-JOB_MODULES: tuple[str, ...] = ("hub.tasks.jobs",)
+JOB_MODULES: tuple[str, ...] = (
+    "hub.tasks.jobs", "hub.webhooks.jobs", "attribution.jobs", "hub.publishing.jobs",
+    "attribution.clicks.jobs",
+)
 
 JobFn = Callable[..., Coroutine[Any, Any, Any]]
 

@@ -8,7 +8,10 @@ from importlib.metadata import version
 import aiohttp
 from aiohttp import web
 
+from attribution.clicks import open_sink
+from attribution.edge import Edge, add_edge_routes, outside_edge
 from hub.config import Settings
+from hub.links import sql_resolver
 from hub.security import Vault
 from hub.storage.db import create_engine, session_factory
 from hub.storage.migrate import upgrade
@@ -18,7 +21,9 @@ from hub.tasks.dispatch import CeleryQueue, InProcessQueue, TaskQueue
 from hub.tasks.ticker import Ticker
 from hub.web import health
 from hub.web.api import create_api
-from hub.web.keys import ENGINE, HTTP, OPENAPI, REDIS, SESSIONS, SETTINGS, TASKS, VAULT
+from hub.web.dashboard import add_dashboard
+from hub.web.hooks import create_hooks
+from hub.web.keys import EDGE, ENGINE, HTTP, OPENAPI, REDIS, SESSIONS, SETTINGS, TASKS, VAULT
 from hub.web.middleware import body_limit, json_errors, request_id
 from hub.web.openapi import build_document, operation
 
@@ -27,16 +32,21 @@ __all__ = ["create_app"]
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[request_id, json_errors, body_limit],
+        # Applied to every route but the edge's GET /{code} (see attribution.edge.outside_edge).
+        middlewares=[outside_edge(request_id, json_errors, body_limit)],
         client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[VAULT] = Vault(settings.security.secret_key.get_secret_value())
-    app.cleanup_ctx.extend([_database, _redis, _http, _tasks])
+    app.cleanup_ctx.extend([_database, _redis, _http, _tasks, _edge])
     app.add_routes(health.routes)
     app.router.add_get("/api/v1/openapi.json", openapi_json)
     app.add_subapp("/api/v1", create_api())
+    app.add_subapp("/hooks/v1", create_hooks())
     app.on_startup.append(_document)
+    add_dashboard(app)
+    # The edge's GET /{code} is a catch-all for one path segment: keep it the last route.
+    add_edge_routes(app)
     return app
 
 
@@ -100,3 +110,11 @@ async def _tasks(app: web.Application) -> AsyncIterator[None]:
     if ticker is not None:
         await ticker.stop()
     await queue.close()
+
+
+async def _edge(app: web.Application) -> AsyncIterator[None]:
+    """The redirect edge and its click sink; the sink is flushed on the way out."""
+    settings, sessions, redis = app[SETTINGS], app[SESSIONS], app.get(REDIS)
+    async with open_sink(settings, redis=redis, sessions=sessions) as sink:
+        app[EDGE] = Edge(settings, sql_resolver(sessions, settings.links), redis, sink)
+        yield

@@ -7,6 +7,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from attribution.edge import EDGE
 from hub.config import Settings
 from hub.security import Vault
 from hub.storage.db import SessionFactory
@@ -14,6 +15,7 @@ from hub.tasks.dispatch import TaskQueue
 from hub.tenancy import Principal
 
 __all__ = [
+    "EDGE",
     "ENGINE",
     "HTTP",
     "OPENAPI",

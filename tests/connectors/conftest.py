@@ -20,9 +20,11 @@ from aiohttp import web
 
 import connectors
 from connectors import Card, Connector, RenderedPost
+from tests.contract import dingtalk as dt
 from tests.contract import discord as dc
 from tests.contract import email as em
 from tests.contract import facebook as fb
+from tests.contract import feishu as fs
 from tests.contract import line as ln
 from tests.contract import mastodon as md
 from tests.contract import matrix as mx
@@ -30,8 +32,6 @@ from tests.contract import rss
 from tests.contract import slack as sl
 from tests.contract import telegram as tg
 from tests.contract import webhook as wh
-from tests.contract import dingtalk as dt
-from tests.contract import feishu as fs
 from tests.contract import wechat_oa as wx
 from tests.contract import wecom as wc
 from tests.contract import weibo as wb

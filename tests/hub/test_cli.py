@@ -113,3 +113,38 @@ def test_hub_run_serves_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
         code = proc.wait(timeout=20)
         proc.stdout.close()  # type: ignore[union-attr]
     assert code == 0
+
+
+def test_platform_secret_is_stored_encrypted_and_usable(tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite3"
+    cfg = config_file(tmp_path, f"sqlite+aiosqlite:///{db}")
+    runner = CliRunner()
+    made = runner.invoke(main, ["--config", str(cfg), "merchant", "create", "S",
+                                "--storefront", "https://s.test"])
+    assert made.exit_code == 0, made.output
+    result = runner.invoke(main, ["--config", str(cfg), "merchant", "platform-secret", "1",
+                                  "shopify"], input="shpss_topsecret\n")
+    assert result.exit_code == 0, result.output
+    assert "/hooks/v1/shopify/orders?merchant=1" in result.output
+    assert b"shpss_topsecret" not in db.read_bytes()
+    missing = runner.invoke(main, ["--config", str(cfg), "merchant", "platform-secret", "9",
+                                   "woocommerce", "--secret", "x"])
+    assert missing.exit_code == 2 and "merchant 9 not found" in missing.output
+
+    from attribution.conversions.keys import platform_secret
+    from hub.config import load
+    from hub.security import Vault
+    from hub.storage.db import create_engine, session_factory
+
+    settings = load(cfg)
+
+    async def read() -> str | None:
+        engine = create_engine(settings.database)
+        try:
+            async with session_factory(engine)() as session:
+                vault = Vault(settings.security.secret_key.get_secret_value())
+                return await platform_secret(session, vault, 1, "shopify")
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(read()) == "shpss_topsecret"

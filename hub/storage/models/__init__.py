@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from hub.storage.models.attribution import AttributionCredit, Conversion
+from hub.storage.models.attribution import AttributionCredit, Conversion, PlatformSecret
 from hub.storage.models.base import Base
 from hub.storage.models.catalog import Campaign, Product
 from hub.storage.models.publishing import ChannelAccount, Share, ShareTarget, ShareTargetEvent
 from hub.storage.models.tenancy import ApiKey, Merchant, Storefront
 from hub.storage.models.tracking import Click, Customer, Link, LinkPreviewDay, Visitor
-from hub.storage.models.webhooks import WebhookDelivery, WebhookEndpoint
+from hub.storage.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -22,12 +22,14 @@ __all__ = [
     "Link",
     "LinkPreviewDay",
     "Merchant",
+    "PlatformSecret",
     "Product",
     "Share",
     "ShareTarget",
     "ShareTargetEvent",
     "Storefront",
     "Visitor",
+    "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
 ]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, String
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.storage.models.base import Base, Created, Json, PkId
 from hub.storage.types import BigId
 
-__all__ = ["AttributionCredit", "Conversion"]
+__all__ = ["AttributionCredit", "Conversion", "PlatformSecret"]
 
 
 class Conversion(Base):
@@ -37,9 +37,13 @@ class Conversion(Base):
     source: Mapped[str] = mapped_column(String(40), default="api")
     created_at: Mapped[Created]
     attributed_at: Mapped[datetime | None]
+    # When the conversion is due to be attributed (again): set on arrival, on late identity
+    # links and refunds; cleared once attributed. A periodic scan picks up due ones.
+    attribute_due_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index(None, "merchant_id", "order_id", unique=True),
+        Index(None, "attribute_due_at"),
         Index(None, "merchant_id", "occurred_at"),
         Index(None, "customer_id"),
         Index(None, "click_id"),
@@ -70,6 +74,24 @@ class AttributionCredit(Base):
     occurred_at: Mapped[datetime]
 
     __table_args__ = (
-        Index(None, "conversion_id", "model", "click_id", unique=True),
+        # One row per product sold (line items split the value); product_id is NULL for the
+        # part of the order that names no known product.
+        Index(None, "conversion_id", "model", "click_id", "product_id", unique=True),
         Index(None, "merchant_id", "model", "occurred_at"),
     )
+
+
+class PlatformSecret(Base):
+    """A storefront platform's webhook signing secret for one merchant (Shopify, WooCommerce)."""
+
+    __tablename__ = "platform_secrets"
+
+    id: Mapped[PkId]
+    merchant_id: Mapped[int] = mapped_column(BigId, ForeignKey("merchants.id", ondelete="CASCADE"))
+    # shopify | woocommerce
+    platform: Mapped[str] = mapped_column(String(40))
+    # Encrypted with the Vault; never logged or returned.
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[Created]
+
+    __table_args__ = (Index(None, "merchant_id", "platform", unique=True),)

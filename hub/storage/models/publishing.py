@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.storage.models.base import Base, Created, Json, PkId
@@ -58,6 +58,14 @@ class Share(Base):
     state: Mapped[str] = mapped_column(String(20), default="scheduled")
     # The id an external system gave this share (idempotent inbound webhooks).
     source_event_id: Mapped[str | None] = mapped_column(String(255))
+    # Recurring shares: the RFC 5545 RRULE (with COUNT or UNTIL) the series was made from;
+    # every share of a series points to its first one.
+    rrule: Mapped[str | None] = mapped_column(String(500))
+    series_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("shares.id", ondelete="SET NULL"), index=True
+    )
+    # Evergreen: once published, the product is shared again this many days later.
+    recycle_days: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[Created]
 
     targets: Mapped[list[ShareTarget]] = relationship(
@@ -96,6 +104,8 @@ class ShareTarget(Base):
     remote_id: Mapped[str | None] = mapped_column(String(255))
     remote_url: Mapped[str | None] = mapped_column(String(2048))
     published_at: Mapped[datetime | None]
+    # When the due scan last sent this target to a worker (the scan's own de-duplication).
+    enqueued_at: Mapped[datetime | None]
     created_at: Mapped[Created]
 
     share: Mapped[Share] = relationship(back_populates="targets")

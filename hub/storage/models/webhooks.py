@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from hub.storage.models.base import Base, Created, Json, PkId
 from hub.storage.types import BigId
 
-__all__ = ["WebhookDelivery", "WebhookEndpoint"]
+__all__ = ["WebhookAttempt", "WebhookDelivery", "WebhookEndpoint"]
 
 
 class WebhookEndpoint(Base):
@@ -23,8 +23,11 @@ class WebhookEndpoint(Base):
     secret_encrypted: Mapped[str] = mapped_column(Text)
     event_types: Mapped[Json] = mapped_column(default=list)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Deliveries in a row that failed for good (every attempt); any success resets it.
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     disabled_reason: Mapped[str | None] = mapped_column(Text)
+    # First failed attempt since the last success; None while the endpoint is healthy.
+    failing_since: Mapped[datetime | None]
     created_at: Mapped[Created]
 
     __table_args__ = (Index(None, "merchant_id", "enabled"),)
@@ -56,3 +59,23 @@ class WebhookDelivery(Base):
         Index(None, "state", "next_attempt_at"),
         Index(None, "merchant_id", "created_at"),
     )
+
+
+class WebhookAttempt(Base):
+    """One try of one delivery: what the receiver answered, or why nothing was sent."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[PkId]
+    delivery_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    )
+    merchant_id: Mapped[int] = mapped_column(BigId)
+    # 1 for the first try of the delivery, counting manual redeliveries too.
+    number: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index(None, "delivery_id", "number"),)

@@ -1,0 +1,167 @@
+"""The edge ``GET /{code}`` (and ``HEAD``): resolve → classify → decide → sink.put → respond.
+
+This is the hot path. A request that hits the memory cache makes no await at all: one dict
+lookup for the link, one for the user agent, a few string operations, one tuple handed to
+the sink's batch. Tuned against ``bench/edge.py``; keep new work off this path.
+
+The route is a catch-all for one path segment, so :func:`add_edge_routes` must be the last
+route registered on the root app.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from typing import Protocol
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from redis.asyncio import Redis
+
+from attribution.clicks.events import Click, Preview
+from attribution.edge.agents import Classifier
+from attribution.edge.cache import LinkCache
+from attribution.edge.decide import Missing, Redirect, ShowCard, decide
+from attribution.edge.entry import Resolver
+from attribution.edge.ids import IpMasker, new_id_pair, read_cookie, visitor_cookie
+from attribution.edge.page import GONE_PAGE, NOT_FOUND_PAGE, UNAVAILABLE_PAGE, card_page
+from hub.config import Settings
+
+__all__ = ["CODE_PATTERN", "EDGE", "ClickSink", "Edge", "add_edge_routes", "outside_edge"]
+
+log = structlog.get_logger("attribution.edge")
+
+# Generated codes and slugs alike (hub.links validates slugs against it).
+CODE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{2,63}"
+_HTML = "text/html; charset=utf-8"
+
+
+class ClickSink(Protocol):
+    """Takes events off the request path; never blocks, never raises."""
+
+    def put(self, event: Click | Preview) -> None: ...
+
+
+class Edge:
+    """Everything one process's edge needs, made once at start-up."""
+
+    def __init__(
+        self, settings: Settings, resolver: Resolver, redis: Redis | None, sink: ClickSink
+    ) -> None:
+        edge = settings.edge
+        self.cache = LinkCache(
+            resolver,
+            redis,
+            max_entries=edge.cache_size,
+            ttl_s=edge.cache_ttl_s,
+            negative_ttl_s=edge.negative_ttl_s,
+            redis_ttl_s=edge.redis_cache_ttl_s,
+        )
+        self.sink = sink
+        self._classify = Classifier()
+        self._mask_ip = IpMasker(edge.ip_mode, settings.security.secret_key.get_secret_value())
+        self._hops = edge.trusted_proxy_hops
+        self._cookie_eq = edge.cookie_name + "="
+        self._always_secure = settings.server.public_url.startswith("https://")
+        self._cookie_plain = visitor_cookie(edge.cookie_name, edge.cookie_max_age_s, secure=False)
+        self._cookie_secure = visitor_cookie(edge.cookie_name, edge.cookie_max_age_s, secure=True)
+
+    async def respond(self, request: web.Request) -> web.Response:
+        code = request.match_info["code"]
+        known, entry = self.cache.get(code)
+        if not known:
+            try:
+                entry = await self.cache.resolve(code)
+            except Exception:
+                log.exception("edge_resolve_failed", code=code)
+                return web.Response(
+                    status=503,
+                    text=UNAVAILABLE_PAGE,
+                    content_type="text/html",
+                    headers={"Retry-After": "5", "Cache-Control": "no-store"},
+                )
+        headers = request.headers
+        user_agent = headers.get("User-Agent", "")
+        click_id, fresh_id = new_id_pair()
+        outcome = decide(
+            entry,
+            self._classify(user_agent),
+            now=time.time(),
+            head=request.method == "HEAD",
+            visitor_id=read_cookie(headers.get("Cookie"), self._cookie_eq),
+            fresh_id=fresh_id,
+            click_id=click_id,
+            ip=self._client_ip(request),
+            user_agent=user_agent,
+            referrer=headers.get("Referer"),
+        )
+        if outcome.event is not None:
+            self.sink.put(outcome.event)
+        if type(outcome) is Redirect:
+            out = {"Location": outcome.location, "Cache-Control": "no-store"}
+            if outcome.new_visitor_id is not None:
+                out["Set-Cookie"] = (
+                    self._cookie_eq + outcome.new_visitor_id + self._cookie_suffix(request)
+                )
+            return web.Response(status=302, headers=out)
+        if type(outcome) is ShowCard:
+            out = {"Content-Type": _HTML, "Cache-Control": "no-store"}
+            refresh = None
+            if outcome.new_visitor_id is not None:
+                refresh = request.path
+                out["Set-Cookie"] = (
+                    self._cookie_eq + outcome.new_visitor_id + self._cookie_suffix(request)
+                )
+            return web.Response(text=card_page(outcome.entry, refresh_to=refresh), headers=out)
+        status, page = (404, NOT_FOUND_PAGE) if type(outcome) is Missing else (410, GONE_PAGE)
+        return web.Response(
+            status=status, text=page, headers={"Content-Type": _HTML, "Cache-Control": "no-store"}
+        )
+
+    def _cookie_suffix(self, request: web.Request) -> str:
+        secure = (
+            self._always_secure
+            or request.secure
+            or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+        )
+        return self._cookie_secure if secure else self._cookie_plain
+
+    def _client_ip(self, request: web.Request) -> str | None:
+        if self._hops:
+            forwarded = request.headers.get("X-Forwarded-For")
+            if forwarded:
+                hops = [h.strip() for h in forwarded.split(",")]
+                return self._mask_ip(hops[-self._hops] if len(hops) >= self._hops else hops[0])
+        return self._mask_ip(request.remote)
+
+
+EDGE = web.AppKey("edge", Edge)
+
+
+async def _handle(request: web.Request) -> web.Response:
+    return await request.app[EDGE].respond(request)
+
+
+def add_edge_routes(app: web.Application) -> None:
+    """``GET``/``HEAD /{code}``; register it last, after every other root route."""
+    app.router.add_get(f"/{{code:{CODE_PATTERN}}}", _handle, name="edge")
+
+
+def outside_edge(*middlewares: Middleware) -> Middleware:
+    """The root app's middlewares as one, applied to every route but the edge's.
+
+    Request ids, JSON errors and body limits are for the API; the edge answers with its own
+    pages, takes no body, and its budget (about 13 µs of CPU per redirect) is smaller than
+    what those three cost together.
+    """
+
+    @web.middleware
+    async def chain(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.route.name == "edge":
+            return await handler(request)
+        for middleware in reversed(middlewares):
+            handler = partial(middleware, handler=handler)
+        return await handler(request)
+
+    return chain

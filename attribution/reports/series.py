@@ -1,0 +1,111 @@
+"""Daily series by channel: clicks and one model's credited revenue per local day and channel.
+
+What the dashboard draws. Days are the merchant's local days (``Period``); every day of the
+period is present, with zeros where nothing happened, so the series line up.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from attribution.reports.periods import Period, local_day
+from hub.money import from_minor
+from hub.storage.models import AttributionCredit, Click, Conversion, Link
+
+__all__ = ["ChannelSeries", "Series", "daily_series", "series_json"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSeries:
+    channel: str
+    clicks: list[int]
+    revenue: list[Decimal]
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    model: str
+    currency: str
+    period: Period
+    channels: list[ChannelSeries]
+
+
+def _day(value: Any) -> str:
+    return value if isinstance(value, str) else value.isoformat()
+
+
+async def daily_series(
+    session: AsyncSession, merchant_id: int, model: str, period: Period, currency: str
+) -> Series:
+    """Clicks (people only) and credited revenue in ``currency`` per day and channel kind."""
+    dialect = session.get_bind().dialect.name
+    days = [d.isoformat() for d in period.days()]
+    index = {d: i for i, d in enumerate(days)}
+    clicks: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
+    revenue: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * len(days))
+
+    click_day = local_day(Click.at, period, dialect)
+    rows = await session.execute(
+        select(click_day, Link.channel_kind, func.count(Click.id))
+        .join(Link, Link.id == Click.link_id)
+        .where(
+            Click.merchant_id == merchant_id,
+            Click.is_bot.is_(False),
+            Click.at >= period.start,
+            Click.at < period.end,
+        )
+        .group_by(click_day, Link.channel_kind)
+    )
+    for day, kind, count in rows:
+        if (i := index.get(_day(day))) is not None:
+            clicks[kind or "direct"][i] += int(count)
+
+    credit_day = local_day(AttributionCredit.occurred_at, period, dialect)
+    rows = await session.execute(
+        select(credit_day, AttributionCredit.channel_kind,
+               func.sum(AttributionCredit.revenue_minor))
+        .join(Conversion, Conversion.id == AttributionCredit.conversion_id)
+        .where(
+            AttributionCredit.merchant_id == merchant_id,
+            AttributionCredit.model == model,
+            Conversion.currency == currency,
+            AttributionCredit.occurred_at >= period.start,
+            AttributionCredit.occurred_at < period.end,
+        )
+        .group_by(credit_day, AttributionCredit.channel_kind)
+    )
+    for day, kind, minor in rows:
+        if (i := index.get(_day(day))) is not None:
+            revenue[kind or "direct"][i] += from_minor(round(float(minor or 0)), currency)
+
+    kinds = sorted(set(clicks) | set(revenue))
+    return Series(
+        model=model,
+        currency=currency,
+        period=period,
+        channels=[ChannelSeries(k, clicks[k], revenue[k]) for k in kinds],
+    )
+
+
+def series_json(series: Series) -> dict[str, Any]:
+    return {
+        "model": series.model,
+        "currency": series.currency,
+        "period": {
+            "from": series.period.first_day.isoformat(),
+            "to": series.period.last_day.isoformat(),
+            "timezone": series.period.timezone,
+        },
+        "days": [d.isoformat() for d in series.period.days()],
+        "channels": [
+            {"key": c.channel, "label": c.channel, "clicks": c.clicks,
+             "revenue": [str(v) for v in c.revenue]}
+            for c in series.channels
+        ],
+    }

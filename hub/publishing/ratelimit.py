@@ -1,0 +1,149 @@
+"""Per-account rate limits shared by every worker: a token bucket.
+
+Production keeps each bucket in Redis and updates it in one Lua script (atomic, and timed by
+the Redis server's own clock so workers on several machines agree); the embedded profile,
+where one process is the whole deployment, keeps its buckets in that process. A bucket holds
+at most `burst` tokens and gains `count / window_s` per second; a call takes one token or
+learns how long to wait. A channel's 429 `block`s the bucket for its Retry-After, so every
+worker waits, not only the one that was told.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+__all__ = ["Bucket", "Grant", "LocalLimiter", "RateLimiter", "RedisLimiter", "local_limiter"]
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """`count` calls per `window_s`, in bursts of at most `burst`."""
+
+    key: str
+    count: int
+    window_s: float
+    burst: int = 1
+
+    @property
+    def per_s(self) -> float:
+        return self.count / self.window_s
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """`reserved`: a token is yours after sleeping `wait_s`; else none was taken and the
+    next one is `wait_s` away."""
+
+    reserved: bool
+    wait_s: float
+
+
+class RateLimiter(Protocol):
+    async def acquire(self, bucket: Bucket, max_wait_s: float = 0.0) -> Grant:
+        """Reserve the next token if it comes within `max_wait_s` (tokens may go negative:
+        later callers queue behind the reservations)."""
+
+    async def block(self, key: str, seconds: float) -> None:
+        """Nobody takes a token of `key` for `seconds` (the channel said so)."""
+
+
+_ACQUIRE = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+local rate, burst, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local max_wait = tonumber(ARGV[4])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'blocked')
+local tokens = tonumber(b[1]) or burst
+local ts = tonumber(b[2]) or now
+local blocked = tonumber(b[3]) or 0
+if now < blocked then return {0, tostring(blocked - now)} end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local wait = 0
+if tokens < 1 then wait = (1 - tokens) / rate end
+local reserved = 0
+if wait <= max_wait then
+  tokens = tokens - 1
+  reserved = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('EXPIRE', KEYS[1], ttl)
+return {reserved, tostring(wait)}
+"""
+
+_BLOCK = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+local until_ = now + tonumber(ARGV[1])
+local current = tonumber(redis.call('HGET', KEYS[1], 'blocked')) or 0
+if until_ > current then
+  redis.call('HSET', KEYS[1], 'blocked', tostring(until_), 'tokens', '0', 'ts', tostring(until_))
+end
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1])) + 3600)
+return 1
+"""
+
+
+class RedisLimiter:
+    """Buckets in Redis under ``hub:rate:<key>``."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._block = redis.register_script(_BLOCK)
+
+    async def acquire(self, bucket: Bucket, max_wait_s: float = 0.0) -> Grant:
+        ttl = max(60, int(bucket.window_s * 4))
+        reserved, wait = await self._acquire(
+            keys=[f"hub:rate:{bucket.key}"],
+            args=[bucket.per_s, bucket.burst, ttl, max(0.0, max_wait_s)],
+        )
+        return Grant(bool(int(reserved)), float(wait))
+
+    async def block(self, key: str, seconds: float) -> None:
+        await self._block(keys=[f"hub:rate:{key}"], args=[max(0.0, seconds)])
+
+
+class LocalLimiter:
+    """The same buckets in this process (embedded profile)."""
+
+    def __init__(self) -> None:
+        # key -> (tokens, last update, blocked until); no await inside a method, so one
+        # event loop needs no lock.
+        self._state: dict[str, tuple[float, float, float]] = {}
+
+    async def acquire(self, bucket: Bucket, max_wait_s: float = 0.0) -> Grant:
+        now = time.monotonic()
+        tokens, ts, blocked = self._state.get(bucket.key, (float(bucket.burst), now, 0.0))
+        if now < blocked:
+            return Grant(False, blocked - now)
+        tokens = min(float(bucket.burst), tokens + max(0.0, now - ts) * bucket.per_s)
+        wait = 0.0 if tokens >= 1 else (1 - tokens) / bucket.per_s
+        reserved = wait <= max_wait_s
+        if reserved:
+            tokens -= 1
+        self._state[bucket.key] = (tokens, now, blocked)
+        return Grant(reserved, wait)
+
+    async def block(self, key: str, seconds: float) -> None:
+        until = time.monotonic() + max(0.0, seconds)
+        _, _, blocked = self._state.get(key, (0.0, until, 0.0))
+        if until > blocked:
+            self._state[key] = (0.0, until, until)
+
+
+# The embedded profile's buckets, one set per database session factory (that is, per running
+# hub): that one process is the whole deployment. Production uses Redis instead.
+_LOCAL: weakref.WeakKeyDictionary[object, LocalLimiter] = weakref.WeakKeyDictionary()
+
+
+def local_limiter(owner: object) -> LocalLimiter:
+    """The in-process buckets of the hub that `owner` (its session factory) belongs to."""
+    limiter = _LOCAL.get(owner)
+    if limiter is None:
+        limiter = _LOCAL[owner] = LocalLimiter()
+    return limiter

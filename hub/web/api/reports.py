@@ -1,0 +1,183 @@
+"""``/api/v1/reports/...``: what earned the sales, by channel, account, campaign, product, link
+and day, in the merchant's time zone (scope ``reports:read``).
+
+- ``GET /reports/{dimension}`` (``channel``, ``account``, ``campaign``, ``product``,
+  ``link``, ``day``) ``?model=linear&from=2026-03-01&to=2026-03-31`` — one model's credited
+  conversions and revenue with clicks, unique visitors and the conversion rate per row, and
+  the totals.
+- ``GET /reports/models?dimension=channel&models=first_touch,linear,markov`` — models side
+  by side (all seven when ``models`` is not given).
+
+``from`` and ``to`` are local dates of the merchant, both included (default: the last 30
+days up to today). ``?format=csv`` — or a ``.csv`` suffix (``/reports/channel.csv``) —
+answers ``text/csv`` instead of JSON. What each figure means: ``attribution.reports.queries``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+
+from attribution.models import MODELS
+from attribution.reports import (
+    DIMENSIONS,
+    Dimension,
+    Period,
+    compare_models,
+    comparison_csv,
+    comparison_json,
+    report,
+    report_csv,
+    report_json,
+)
+from attribution.reports.series import daily_series, series_json
+from hub.storage.models import Merchant
+from hub.tenancy import Scope
+from hub.web.bodies import read_query
+from hub.web.errors import ApiError, ErrorCode
+from hub.web.keys import SESSIONS
+from hub.web.openapi import operation
+from hub.web.scopes import require
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+
+_DEFAULT_DAYS = 30
+
+
+class _PeriodQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+    format: Literal["json", "csv"] = "json"
+
+
+class ReportQuery(_PeriodQuery):
+    model: str = "linear"
+
+    @field_validator("model")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in MODELS:
+            raise ValueError(f"unknown model; known: {', '.join(MODELS)}")
+        return value
+
+
+class ComparisonQuery(_PeriodQuery):
+    dimension: Dimension = "channel"
+    models: str = ",".join(MODELS)
+
+    @field_validator("models")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        names = [m.strip() for m in value.split(",") if m.strip()]
+        unknown = [m for m in names if m not in MODELS]
+        if unknown or not names:
+            raise ValueError(f"unknown models {unknown}; known: {', '.join(MODELS)}")
+        return ",".join(dict.fromkeys(names))
+
+
+class SeriesQuery(ReportQuery):
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+
+
+async def _period(request: web.Request, merchant_id: int, query: _PeriodQuery) -> Period:
+    async with request.config_dict[SESSIONS]() as session:
+        timezone = await session.scalar(select(Merchant.timezone).where(Merchant.id == merchant_id))
+    tz = timezone or "UTC"
+    today = datetime.now(ZoneInfo(tz)).date()
+    last = query.to or today
+    first = query.from_ or last - timedelta(days=_DEFAULT_DAYS - 1)
+    try:
+        return Period(first, last, tz)
+    except ValueError as exc:
+        raise ApiError(
+            ErrorCode.VALIDATION_FAILED,
+            "request is invalid",
+            {"fields": [{"field": "from", "message": str(exc), "type": "period"}]},
+        ) from None
+
+
+def _csv(text: str, name: str) -> web.Response:
+    return web.Response(
+        text=text,
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+@routes.get("/reports/models")
+@operation(
+    "Attribution models side by side",
+    query=ComparisonQuery,
+    media={
+        "application/json": "One row per value, a column per model",
+        "text/csv": "CSV export (?format=csv)",
+    },
+    tags=("reports",),
+)
+async def models(request: web.Request) -> web.StreamResponse:
+    merchant_id = require(request, Scope.REPORTS_READ).merchant_id
+    query = read_query(request, ComparisonQuery)
+    period = await _period(request, merchant_id, query)
+    async with request.config_dict[SESSIONS]() as session:
+        found = await compare_models(
+            session, merchant_id, query.dimension, query.models.split(","), period
+        )
+    if query.format == "csv":
+        return _csv(comparison_csv(found), f"models-by-{query.dimension}")
+    return web.json_response(comparison_json(found))
+
+
+@routes.get("/reports/series")
+@operation(
+    "Clicks and credited revenue per local day and channel kind (one model, one currency)",
+    query=SeriesQuery,
+    media={"application/json": "Days, channel kinds and the figures of each"},
+    tags=("reports",),
+)
+async def series(request: web.Request) -> web.StreamResponse:
+    merchant_id = require(request, Scope.REPORTS_READ).merchant_id
+    query = read_query(request, SeriesQuery)
+    period = await _period(request, merchant_id, query)
+    async with request.config_dict[SESSIONS]() as session:
+        currency = query.currency or await session.scalar(
+            select(Merchant.default_currency).where(Merchant.id == merchant_id)
+        )
+        found = await daily_series(session, merchant_id, query.model, period, currency or "USD")
+    return web.json_response(series_json(found))
+
+
+@routes.get("/reports/{dimension}")
+@operation(
+    "Credited conversions, revenue, clicks and visitors by one dimension",
+    query=ReportQuery,
+    media={
+        "application/json": "Rows and totals of one model",
+        "text/csv": "CSV export (?format=csv or a .csv suffix)",
+    },
+    tags=("reports",),
+)
+async def by_dimension(request: web.Request) -> web.StreamResponse:
+    merchant_id = require(request, Scope.REPORTS_READ).merchant_id
+    name = request.match_info["dimension"]
+    as_csv = name.endswith(".csv")
+    name = name.removesuffix(".csv")
+    if name not in DIMENSIONS:
+        raise ApiError.not_found(f"report {name!r}")
+    dimension: Dimension = name
+    query = read_query(request, ReportQuery)
+    period = await _period(request, merchant_id, query)
+    async with request.config_dict[SESSIONS]() as session:
+        found = await report(session, merchant_id, dimension, query.model, period)
+    if as_csv or query.format == "csv":
+        return _csv(report_csv(found), f"{dimension}-{query.model}")
+    return web.json_response(report_json(found))
