@@ -16,6 +16,7 @@ from hub.config import Settings
 from hub.publishing import links
 from hub.publishing.states import TargetState
 from hub.storage.models import ChannelAccount, Share, ShareTarget, ShareTargetEvent
+from hub.storage.types import RowId
 
 __all__ = ["EventOut", "ShareOut", "ShareQuery", "TargetOut", "get_share", "list_shares"]
 
@@ -30,11 +31,11 @@ class ShareQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=50, ge=1, le=200)
-    cursor: int | None = Field(default=None, ge=1)
+    cursor: RowId | None = None
     state: TargetState | None = None
-    product: int | None = Field(default=None, ge=1)
-    channel: int | None = Field(default=None, ge=1)
-    series: int | None = Field(default=None, ge=1)
+    product: RowId | None = None
+    channel: RowId | None = None
+    series: RowId | None = None
     from_: datetime | None = Field(default=None, alias="from")
     to: datetime | None = None
 

@@ -34,7 +34,7 @@ from hub.storage.models import (
     Share,
     ShareTarget,
 )
-from hub.storage.types import utcnow
+from hub.storage.types import RowId, utcnow
 
 __all__ = [
     "InvalidShare",
@@ -66,10 +66,10 @@ def _aware(value: datetime | None) -> datetime | None:
 class ShareIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    product_id: int = Field(ge=1)
-    channel_ids: list[int] = Field(min_length=1, max_length=100)
+    product_id: RowId
+    channel_ids: list[RowId] = Field(min_length=1, max_length=100)
     at: str = Field(default="now", min_length=3, max_length=64)
-    campaign_id: int | None = Field(default=None, ge=1)
+    campaign_id: RowId | None = None
     text: dict[str, str] = Field(default_factory=dict, max_length=100)
     expires_at: datetime | None = None
     # A draft waits for a key with the ``approve`` scope (POST /shares/{id}/approve).

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
 from sqlalchemy import JSON, BigInteger, DateTime, Integer
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["BigId", "JSONDoc", "UTCDateTime", "utcnow"]
+__all__ = ["BigId", "JSONDoc", "RowId", "UTCDateTime", "utcnow"]
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+# A row id as the API accepts it: positive and within BIGINT, so no id reaches SQL that the
+# database cannot hold.
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 # JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")

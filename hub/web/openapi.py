@@ -24,8 +24,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
 
 _ATTR = "__hub_operation__"
-_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
+_PARAM = re.compile(r"\{([^}:]+)(?::([^}]*))?\}")
 _REF = "#/components/schemas/{model}"
+_GROUP = re.compile(r"\(\?P<(\w+)>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,8 @@ class Operation:
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     status: int = 200
-    # Other media types the route answers with, e.g. {"text/csv": "CSV export"}.
+    # Other media types the route answers with, e.g. {"text/csv": "CSV export"}; an
+    # "application/json" entry documents a JSON object answered without a response model.
     media: dict[str, str] = field(default_factory=dict)
     errors: tuple[ErrorCode, ...] = ()
     tags: tuple[str, ...] = ()
@@ -82,6 +84,42 @@ def _routes(app: web.Application) -> Iterable[tuple[str, str, Handler]]:
             yield route.method.lower(), resource.canonical, route.handler
 
 
+def _group_patterns(pattern: str) -> dict[str, str]:
+    """``{name: regex}`` of each named group of a route's compiled path pattern."""
+    out: dict[str, str] = {}
+    for group in _GROUP.finditer(pattern):
+        start = end = group.end()
+        depth = 1
+        while depth:
+            char = pattern[end]
+            if char == "\\":
+                end += 1
+            elif char == "(":
+                depth += 1
+            elif char == ")":
+                depth -= 1
+            end += 1
+        out[group.group(1)] = pattern[start : end - 1]
+    return out
+
+
+def _path_patterns(app: web.Application) -> dict[str, dict[str, str]]:
+    """The regexes of the path parameters declared as ``{name:regex}``, by canonical path."""
+    out: dict[str, dict[str, str]] = {}
+    for resource in app.router.resources():
+        sub = getattr(resource, "_app", None)
+        if isinstance(sub, web.Application):
+            out.update(_path_patterns(sub))
+            continue
+        compiled = resource.get_info().get("pattern")
+        if isinstance(compiled, re.Pattern):
+            groups = _group_patterns(compiled.pattern)
+            custom = {k: v for k, v in groups.items() if v != web.DynamicResource.GOOD}
+            if custom:
+                out[resource.canonical] = custom
+    return out
+
+
 def _error_responses(codes: Iterable[ErrorCode]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for code in codes:
@@ -97,8 +135,16 @@ def _error_responses(codes: Iterable[ErrorCode]) -> dict[str, Any]:
     return out
 
 
+def _path_schema(regex: str) -> dict[str, Any]:
+    """A path parameter: any string, or the route's own ``{name:regex}`` pattern."""
+    if not regex:
+        return {"type": "string"}
+    return {"type": "string", "pattern": f"^(?:{regex})$"}
+
+
 def build_document(app: web.Application, *, title: str, version: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route ``app`` (and its sub-apps) serves."""
+    patterns = _path_patterns(app)
     ops: list[tuple[str, str, Handler, Operation]] = []
     models: set[type[BaseModel]] = set()
     for method, path, handler in _routes(app):
@@ -127,8 +173,13 @@ def build_document(app: web.Application, *, title: str, version: str) -> dict[st
             "tags": list(op.tags) or [path.split("/")[3] if path.startswith("/api/") else "hub"],
         }
         params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in _PARAM.findall(path)
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": _path_schema(regex or patterns.get(path, {}).get(name, "")),
+            }
+            for name, regex in _PARAM.findall(path)
         ]
         if op.query is not None:
             query_schema = op.query.model_json_schema(ref_template=_REF)
@@ -148,7 +199,9 @@ def build_document(app: web.Application, *, title: str, version: str) -> dict[st
         if op.response is not None:
             content["application/json"] = {"schema": ref_of[op.response]}
         for media, description in op.media.items():
-            content[media] = {"schema": {"type": "string", "description": description}}
+            # A JSON answer without a model (e.g. a report's rows) is still an object.
+            kind = "object" if media == "application/json" else "string"
+            content[media] = {"schema": {"type": kind, "description": description}}
         responses: dict[str, Any] = {str(op.status): {"description": op.summary}}
         if content:
             responses[str(op.status)]["content"] = content

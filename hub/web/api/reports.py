@@ -122,6 +122,7 @@ def _csv(text: str, name: str) -> web.Response:
         "application/json": "One row per value, a column per model",
         "text/csv": "CSV export (?format=csv)",
     },
+    errors=(ErrorCode.FORBIDDEN,),
     tags=("reports",),
 )
 async def models(request: web.Request) -> web.StreamResponse:
@@ -142,6 +143,7 @@ async def models(request: web.Request) -> web.StreamResponse:
     "Clicks and credited revenue per local day and channel kind (one model, one currency)",
     query=SeriesQuery,
     media={"application/json": "Days, channel kinds and the figures of each"},
+    errors=(ErrorCode.FORBIDDEN,),
     tags=("reports",),
 )
 async def series(request: web.Request) -> web.StreamResponse:
@@ -164,6 +166,7 @@ async def series(request: web.Request) -> web.StreamResponse:
         "application/json": "Rows and totals of one model",
         "text/csv": "CSV export (?format=csv or a .csv suffix)",
     },
+    errors=(ErrorCode.FORBIDDEN,),
     tags=("reports",),
 )
 async def by_dimension(request: web.Request) -> web.StreamResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from hub.publishing.jobs import enqueue_targets
 from hub.publishing.manage import (
@@ -30,6 +31,10 @@ from hub.web.scopes import require
 __all__ = ["routes"]
 
 routes = web.RouteTableDef()
+
+
+class CancelQuery(BaseModel):
+    series: bool = Field(default=False, description="Also every later share of its series.")
 
 
 def _id(request: web.Request, name: str, what: str) -> int:
@@ -116,7 +121,12 @@ async def show(request: web.Request) -> web.Response:
 
 
 @routes.patch("/shares/{share_id}")
-@operation("Reschedule the targets not published yet", body=RescheduleIn, response=ShareOut)
+@operation(
+    "Reschedule the targets not published yet",
+    body=RescheduleIn,
+    response=ShareOut,
+    errors=(ErrorCode.FORBIDDEN,),
+)
 async def reschedule(request: web.Request) -> web.Response:
     merchant_id = require(request, Scope.SHARES_WRITE).merchant_id
     share_id = _id(request, "share_id", "share")
@@ -138,14 +148,15 @@ async def reschedule(request: web.Request) -> web.Response:
 @routes.delete("/shares/{share_id}")
 @operation(
     "Cancel targets not published yet, retract published ones (?series=1: and later ones)",
+    query=CancelQuery,
     response=ShareOut,
-    errors=(ErrorCode.CONFLICT,),
+    errors=(ErrorCode.FORBIDDEN, ErrorCode.CONFLICT),
 )
 async def cancel(request: web.Request) -> web.Response:
     """Cancel targets not yet published and retract (delete remotely) published ones."""
     merchant_id = require(request, Scope.SHARES_WRITE).merchant_id
     share_id = _id(request, "share_id", "share")
-    whole_series = request.query.get("series") in ("1", "true")
+    whole_series = read_query(request, CancelQuery).series
     async with request.config_dict[SESSIONS]() as session:
         ids = [share_id]
         if whole_series:  # this share and every later one of its series
@@ -183,7 +194,7 @@ async def cancel(request: web.Request) -> web.Response:
     "Settle a target of unknown outcome",
     body=ConfirmIn,
     response=ShareOut,
-    errors=(ErrorCode.CONFLICT,),
+    errors=(ErrorCode.FORBIDDEN, ErrorCode.CONFLICT),
 )
 async def confirm(request: web.Request) -> web.Response:
     """The merchant says whether a target of unknown outcome was published."""

@@ -29,8 +29,10 @@ from hub.web.openapi import build_document
 from tests.conftest import free_port, make_settings
 
 _DOC_APP = create_app(make_settings(Path("/nonexistent")))
-schema = schemathesis.openapi.from_dict(build_document(_DOC_APP, title="hub", version="test"))
-schema = schema.exclude(path_regex=r"^/(hooks/|\{code\}|dashboard)")
+_DOCUMENT = build_document(_DOC_APP, title="hub", version="test")
+schema = schemathesis.openapi.from_dict(_DOCUMENT).exclude(
+    path_regex=r"^/(hooks/|\{code\}|dashboard)"
+)
 
 # Pydantic's lax mode takes a number, or a numeric string, as a Unix time for a date-time or
 # a date (docs.pydantic.dev "Conversion Table"), so a number where the document says
@@ -67,6 +69,21 @@ _EXCLUDED: dict[str, tuple[CheckFunction, ...]] = {
     "GET /api/v1/reports/series": _BUSINESS_RULES + _TIMESTAMPS,
     "GET /api/v1/reports/{dimension}": _BUSINESS_RULES + _TIMESTAMPS,
 }
+
+# Some cases are built at collection, before the hub and its key exist: they carry this
+# placeholder, swapped for the seeded key when the case is sent.
+_SEEDED = "Bearer <seeded key>"
+
+
+@schema.auth()
+class _Bearer:
+    """The seeded key on every case, except one that drops Authorization on purpose (401)."""
+
+    def get(self, case: Any, context: Any) -> str:
+        return _SEEDED
+
+    def set(self, case: Any, data: str, context: Any) -> None:
+        case.headers = {**(case.headers or {}), "Authorization": data}
 
 
 @pytest.fixture(scope="module")
@@ -112,10 +129,39 @@ def live_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
 
 
 @schema.parametrize()
-@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_api_conforms(case: Any, live_hub: dict[str, Any]) -> None:
+    if case.headers and case.headers.get("Authorization") == _SEEDED:
+        case.headers["Authorization"] = f"Bearer {live_hub['token']}"
     case.call_and_validate(
         base_url=live_hub["base_url"],
-        headers={"Authorization": f"Bearer {live_hub['token']}"},
         excluded_checks=list(_EXCLUDED.get(case.operation.label, ())),
     )
+
+
+# Found by the test above, pinned here whatever the seed: ids with no upper bound reach the
+# database (OverflowError, then 500). The fix is le=2**63 - 1 on the ids of ShareIn
+# (hub/publishing/shares.py) and ShareQuery (hub/publishing/reads.py); then both answer 422.
+_BEYOND_64_BITS = [
+    ("GET", {"query": {"cursor": 2**64}}),
+    ("POST", {"body": {"product_id": 2**64, "channel_ids": [1]}}),
+]
+
+
+@pytest.mark.parametrize(("method", "parts"), _BEYOND_64_BITS)
+def test_share_ids_beyond_64_bits_are_refused(
+    method: str, parts: dict[str, Any], live_hub: dict[str, Any]
+) -> None:
+    case = schema["/api/v1/shares"][method].Case(
+        headers={"Authorization": f"Bearer {live_hub['token']}"}, **parts
+    )
+    case.call_and_validate(base_url=live_hub["base_url"])
+
+
+def test_path_parameters_keep_the_route_regex() -> None:
+    qr = _DOCUMENT["paths"]["/api/v1/links/{code}/qr.{fmt}"]["get"]["parameters"]
+    by_name = {p["name"]: p["schema"] for p in qr if p["in"] == "path"}
+    assert by_name == {
+        "code": {"type": "string"},
+        "fmt": {"type": "string", "pattern": "^(?:svg|png)$"},
+    }
