@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from hub.web.errors import ApiError, ErrorCode
 
-__all__ = ["field_errors", "read_json", "read_query"]
+__all__ = ["field_errors", "path_id", "read_json", "read_query"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -42,6 +42,14 @@ async def read_json(request: web.Request, model: type[M]) -> M:
             ErrorCode.INVALID_JSON, "request body is not valid JSON", {"reason": str(exc)}
         ) from None
     return _validate(model, data)
+
+
+def path_id(request: web.Request, name: str, what: str) -> int:
+    """A row id from the path; anything but a plain id that fits BIGINT is 404 ``what``."""
+    raw = request.match_info[name]
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiError.not_found(what)
+    return int(raw)
 
 
 def read_query(request: web.Request, model: type[M]) -> M:

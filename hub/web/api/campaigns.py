@@ -13,7 +13,7 @@ from hub.links import (
     list_campaigns,
 )
 from hub.web.api.paging import Page, PageQuery, page
-from hub.web.bodies import read_json, read_query
+from hub.web.bodies import path_id, read_json, read_query
 from hub.web.errors import ApiError, ErrorCode
 from hub.web.keys import SESSIONS
 from hub.web.middleware import principal
@@ -57,11 +57,9 @@ async def index(request: web.Request) -> web.Response:
 @routes.get("/campaigns/{campaign_id}")
 @operation("Read a campaign", response=CampaignOut)
 async def show(request: web.Request) -> web.Response:
-    raw = request.match_info["campaign_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError.not_found("campaign")
+    campaign_id = path_id(request, "campaign_id", "campaign")
     async with request.config_dict[SESSIONS]() as session:
-        out = await get_campaign(session, principal(request).merchant_id, int(raw))
+        out = await get_campaign(session, principal(request).merchant_id, campaign_id)
     if out is None:
         raise ApiError.not_found("campaign")
     return web.json_response(out.model_dump(mode="json"))

@@ -20,7 +20,7 @@ from hub.channels.accounts import (
 )
 from hub.publishing.states import resume_account
 from hub.web.api.paging import Page, PageQuery, page
-from hub.web.bodies import read_json, read_query
+from hub.web.bodies import path_id, read_json, read_query
 from hub.web.errors import ApiError, ErrorCode
 from hub.web.keys import HTTP, SESSIONS, VAULT
 from hub.web.middleware import principal
@@ -32,10 +32,7 @@ routes = web.RouteTableDef()
 
 
 def _id(request: web.Request) -> int:
-    raw = request.match_info["channel_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError.not_found("channel")
-    return int(raw)
+    return path_id(request, "channel_id", "channel")
 
 
 def _invalid(exc: InvalidChannel) -> ApiError:

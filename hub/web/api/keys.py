@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.tenancy import ApiKeyInfo, Scope, create_api_key, list_api_keys, revoke_api_key
 from hub.web.api.paging import Page, PageQuery, page
-from hub.web.bodies import read_json, read_query
+from hub.web.bodies import path_id, read_json, read_query
 from hub.web.errors import ApiError, ErrorCode
 from hub.web.keys import SESSIONS
 from hub.web.openapi import operation
@@ -67,10 +67,7 @@ class KeyCreated(KeyOut):
 
 
 def _key_id(request: web.Request) -> int:
-    raw = request.match_info["key_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError.not_found("key")
-    return int(raw)
+    return path_id(request, "key_id", "key")
 
 
 @routes.post("/keys")

@@ -14,7 +14,7 @@ from hub.catalog.products import (
     list_products,
 )
 from hub.web.api.paging import Page, PageQuery, page
-from hub.web.bodies import read_json, read_query
+from hub.web.bodies import path_id, read_json, read_query
 from hub.web.errors import ApiError, ErrorCode
 from hub.web.keys import SESSIONS
 from hub.web.middleware import principal
@@ -26,10 +26,7 @@ routes = web.RouteTableDef()
 
 
 def _id(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError.not_found(name.removesuffix("_id"))
-    return int(raw)
+    return path_id(request, name, name.removesuffix("_id"))
 
 
 @routes.post("/products")

@@ -21,7 +21,7 @@ from hub.publishing.shares import InvalidShare, NotFound, ShareIn, create_share
 from hub.storage.types import utcnow
 from hub.tenancy import Scope
 from hub.web.api.paging import Page
-from hub.web.bodies import read_json, read_query
+from hub.web.bodies import path_id, read_json, read_query
 from hub.web.errors import ApiError, ErrorCode
 from hub.web.keys import HTTP, SESSIONS, SETTINGS, TASKS, VAULT
 from hub.web.middleware import principal
@@ -37,11 +37,7 @@ class CancelQuery(BaseModel):
     series: bool = Field(default=False, description="Also every later share of its series.")
 
 
-def _id(request: web.Request, name: str, what: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError.not_found(what)
-    return int(raw)
+_id = path_id
 
 
 def _invalid(field: str, message: str) -> ApiError:

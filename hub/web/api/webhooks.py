@@ -15,7 +15,7 @@ from pydantic import Field
 
 from hub.tenancy import Scope
 from hub.web.api.paging import Page, PageQuery, page
-from hub.web.bodies import read_json, read_query
+from hub.web.bodies import path_id, read_json, read_query
 from hub.web.errors import ApiError, ErrorCode
 from hub.web.keys import SESSIONS, SETTINGS, TASKS, VAULT
 from hub.web.openapi import operation
@@ -62,11 +62,7 @@ class EndpointCreated(EndpointOut):
     secret: str
 
 
-def _id(request: web.Request, name: str, what: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError.not_found(what)
-    return int(raw)
+_id = path_id
 
 
 def _bad_url(exc: InvalidEndpointUrl) -> ApiError:

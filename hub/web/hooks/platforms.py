@@ -16,12 +16,14 @@ retry them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Literal
 
 import structlog
 from aiohttp import web
 
 from attribution.conversions import PayloadError, shopify_order, woocommerce_order
+from attribution.conversions.orders import Order
 from hub.web.errors import ApiError, ErrorCode
 from hub.web.hooks._signed import parse_json, platform_signed
 from hub.web.hooks.conversions import record
@@ -54,21 +56,30 @@ def _invalid(exc: PayloadError) -> ApiError:
     return ApiError(ErrorCode.VALIDATION_FAILED, "order is invalid", {"reason": str(exc)})
 
 
-@routes.post("/shopify/orders")
-async def shopify(request: web.Request) -> web.Response:
-    merchant_id, body = await platform_signed(request, "shopify", "X-Shopify-Hmac-Sha256")
-    topic = request.headers.get("X-Shopify-Topic", "orders/create")
+async def _receive(
+    request: web.Request,
+    platform: Literal["shopify", "woocommerce"],
+    *,
+    signature_header: str,
+    topic: tuple[str, str],
+    delivery_header: str,
+    topics: set[str],
+    parse: Callable[..., Order],
+) -> web.Response:
+    """Verify, log, filter by topic, parse and record one platform order webhook."""
+    merchant_id, body = await platform_signed(request, platform, signature_header)
+    name = request.headers.get(topic[0], topic[1])
     log.info(
-        "shopify_hook",
+        f"{platform}_hook",
         merchant_id=merchant_id,
-        topic=topic,
-        webhook_id=request.headers.get("X-Shopify-Webhook-Id"),
+        topic=name,
+        delivery_id=request.headers.get(delivery_header),
     )
-    if topic not in _SHOPIFY_TOPICS:
-        return web.json_response({"ignored": topic})
+    if name not in topics:
+        return web.json_response({"ignored": name})
     settings = request.config_dict[SETTINGS]
     try:
-        order = shopify_order(
+        order = parse(
             _object(body),
             click_param=settings.links.click_id_param,
             visitor_param=settings.attribution.visitor_id_param,
@@ -76,31 +87,33 @@ async def shopify(request: web.Request) -> web.Response:
     except PayloadError as exc:
         raise _invalid(exc) from None
     return await record(request, merchant_id, order)
+
+
+@routes.post("/shopify/orders")
+async def shopify(request: web.Request) -> web.Response:
+    return await _receive(
+        request,
+        "shopify",
+        signature_header="X-Shopify-Hmac-Sha256",
+        topic=("X-Shopify-Topic", "orders/create"),
+        delivery_header="X-Shopify-Webhook-Id",
+        topics=_SHOPIFY_TOPICS,
+        parse=shopify_order,
+    )
 
 
 @routes.post("/woocommerce/orders")
 async def woocommerce(request: web.Request) -> web.Response:
     if request.content_type == "application/x-www-form-urlencoded":
         form = await request.post()
-        if "webhook_id" in form:
+        if "webhook_id" in form:  # WooCommerce's ping when the webhook is saved
             return web.json_response({"ok": True})
-    merchant_id, body = await platform_signed(request, "woocommerce", "X-WC-Webhook-Signature")
-    topic = request.headers.get("X-WC-Webhook-Topic", "order.created")
-    log.info(
-        "woocommerce_hook",
-        merchant_id=merchant_id,
-        topic=topic,
-        delivery_id=request.headers.get("X-WC-Webhook-Delivery-ID"),
+    return await _receive(
+        request,
+        "woocommerce",
+        signature_header="X-WC-Webhook-Signature",
+        topic=("X-WC-Webhook-Topic", "order.created"),
+        delivery_header="X-WC-Webhook-Delivery-ID",
+        topics=_WOO_TOPICS,
+        parse=woocommerce_order,
     )
-    if topic not in _WOO_TOPICS:
-        return web.json_response({"ignored": topic})
-    settings = request.config_dict[SETTINGS]
-    try:
-        order = woocommerce_order(
-            _object(body),
-            click_param=settings.links.click_id_param,
-            visitor_param=settings.attribution.visitor_id_param,
-        )
-    except PayloadError as exc:
-        raise _invalid(exc) from None
-    return await record(request, merchant_id, order)
