@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.publishing.jobs import enqueue_targets
 from hub.publishing.manage import (
@@ -46,6 +49,16 @@ def _invalid(field: str, message: str) -> ApiError:
         "request is invalid",
         {"fields": [{"field": field, "message": message, "type": "value_error"}]},
     )
+
+
+async def _share_body(
+    request: web.Request, session: AsyncSession, merchant_id: int, share_id: int
+) -> dict[str, Any]:
+    """The share as the API shows it, read back after a change; 404 when it is not there."""
+    out = await get_share(session, merchant_id, share_id, settings=request.config_dict[SETTINGS])
+    if out is None:
+        raise ApiError.not_found("share")
+    return out.model_dump(mode="json")
 
 
 @routes.post("/shares")
@@ -105,15 +118,8 @@ async def index(request: web.Request) -> web.Response:
 async def show(request: web.Request) -> web.Response:
     share_id = _id(request, "share_id", "share")
     async with request.config_dict[SESSIONS]() as session:
-        out = await get_share(
-            session,
-            principal(request).merchant_id,
-            share_id,
-            settings=request.config_dict[SETTINGS],
-        )
-    if out is None:
-        raise ApiError.not_found("share")
-    return web.json_response(out.model_dump(mode="json"))
+        body = await _share_body(request, session, principal(request).merchant_id, share_id)
+    return web.json_response(body)
 
 
 @routes.patch("/shares/{share_id}")
@@ -126,19 +132,16 @@ async def show(request: web.Request) -> web.Response:
 async def reschedule(request: web.Request) -> web.Response:
     merchant_id = require(request, Scope.SHARES_WRITE).merchant_id
     share_id = _id(request, "share_id", "share")
-    body = await read_json(request, RescheduleIn)
+    change = await read_json(request, RescheduleIn)
     async with request.config_dict[SESSIONS]() as session:
         try:
-            moved = await reschedule_share(session, merchant_id, share_id, body)
+            moved = await reschedule_share(session, merchant_id, share_id, change)
         except ValueError as exc:
             raise _invalid("at", str(exc)) from None
         if moved is None:
             raise ApiError.not_found("share")
-        out = await get_share(
-            session, merchant_id, share_id, settings=request.config_dict[SETTINGS]
-        )
-    assert out is not None
-    return web.json_response(out.model_dump(mode="json"))
+        body = await _share_body(request, session, merchant_id, share_id)
+    return web.json_response(body)
 
 
 @routes.delete("/shares/{share_id}")
@@ -174,11 +177,7 @@ async def cancel(request: web.Request) -> web.Response:
             if done is None:
                 raise ApiError.not_found("share")
             settled.extend(done)
-        out = await get_share(
-            session, merchant_id, share_id, settings=request.config_dict[SETTINGS]
-        )
-    assert out is not None
-    body = out.model_dump(mode="json")
+        body = await _share_body(request, session, merchant_id, share_id)
     body["results"] = [
         {"target_id": s.target_id, "state": s.state, "error": s.error} for s in settled
     ]
@@ -197,19 +196,16 @@ async def confirm(request: web.Request) -> web.Response:
     merchant_id = require(request, Scope.SHARES_WRITE).merchant_id
     share_id = _id(request, "share_id", "share")
     target_id = _id(request, "target_id", "target")
-    body = await read_json(request, ConfirmIn)
+    confirmation = await read_json(request, ConfirmIn)
     async with request.config_dict[SESSIONS]() as session:
         try:
-            state = await confirm_target(session, merchant_id, share_id, target_id, body)
+            state = await confirm_target(session, merchant_id, share_id, target_id, confirmation)
         except ValueError as exc:
             raise ApiError(ErrorCode.CONFLICT, str(exc)) from None
         if state is None:
             raise ApiError.not_found("target")
-        out = await get_share(
-            session, merchant_id, share_id, settings=request.config_dict[SETTINGS]
-        )
-    assert out is not None
-    return web.json_response(out.model_dump(mode="json"))
+        body = await _share_body(request, session, merchant_id, share_id)
+    return web.json_response(body)
 
 
 @routes.post("/shares/{share_id}/approve")
@@ -229,9 +225,6 @@ async def approve(request: web.Request) -> web.Response:
             raise ApiError(ErrorCode.CONFLICT, str(exc)) from None
         if due is None:
             raise ApiError.not_found("share")
-        out = await get_share(
-            session, merchant_id, share_id, settings=request.config_dict[SETTINGS]
-        )
+        body = await _share_body(request, session, merchant_id, share_id)
     await enqueue_targets(request.config_dict[TASKS], due)
-    assert out is not None
-    return web.json_response(out.model_dump(mode="json"))
+    return web.json_response(body)
