@@ -153,9 +153,12 @@ async def _process(
         previews += batch.previews
     if clicks or previews:
         await store_events(sessions, clicks, previews, gate)
-    # Only now, after the commit: acknowledge and forget.
-    await redis.xack(settings.stream_key, settings.stream_group, *ids)
-    await redis.xdel(settings.stream_key, *ids)
+    # Only now, after the commit: acknowledge and forget, in one MULTI so that a worker killed
+    # here never leaves an acknowledged entry behind in the stream.
+    async with redis.pipeline(transaction=True) as tx:
+        tx.xack(settings.stream_key, settings.stream_group, *ids)
+        tx.xdel(settings.stream_key, *ids)
+        await tx.execute()
     totals[0] += len(ids)
     totals[1] += len(clicks)
     totals[2] += len(previews)
