@@ -239,8 +239,13 @@ def merchant_create(
 @merchant.command("platform-secret")
 @click.argument("merchant_id", type=int)
 @click.argument("platform", type=click.Choice(["shopify", "woocommerce"]))
-@click.option("--secret", prompt=True, hide_input=True, envvar="HUB_PLATFORM_SECRET",
-              help="The platform's webhook signing secret (prompted; or $HUB_PLATFORM_SECRET).")
+@click.option(
+    "--secret",
+    prompt=True,
+    hide_input=True,
+    envvar="HUB_PLATFORM_SECRET",
+    help="The platform's webhook signing secret (prompted; or $HUB_PLATFORM_SECRET).",
+)
 @click.pass_context
 def merchant_platform_secret(
     ctx: click.Context, merchant_id: int, platform: str, secret: str
@@ -260,7 +265,11 @@ def merchant_platform_secret(
                     return False
                 vault = Vault(settings.security.secret_key.get_secret_value())
                 await set_platform_secret(
-                    session, vault, merchant_id, platform, secret.strip()  # type: ignore[arg-type]
+                    session,
+                    vault,
+                    merchant_id,
+                    platform,
+                    secret.strip(),  # type: ignore[arg-type]
                 )
                 await session.commit()
                 return True
@@ -275,8 +284,10 @@ def merchant_platform_secret(
     if not found:
         click.echo(f"hub: merchant {merchant_id} not found", err=True)
         ctx.exit(2)
-    click.echo(f"{platform} webhook secret stored for merchant {merchant_id}; point the "
-               f"webhook at /hooks/v1/{platform}/orders?merchant={merchant_id}")
+    click.echo(
+        f"{platform} webhook secret stored for merchant {merchant_id}; point the "
+        f"webhook at /hooks/v1/{platform}/orders?merchant={merchant_id}"
+    )
 
 
 @main.group()
@@ -416,6 +427,228 @@ def channels() -> None:
 def secret() -> None:
     """Print a new random value for security.secret_key."""
     click.echo(new_secret(prefix=""))
+
+
+# -- Long operations: products import, conversions backfill, attribution recompute ---------
+# The work is in hub.catalog.batch and attribution.conversions.backfill/recompute. Progress
+# goes to stderr (hub.progress), results and the summary to stdout. Exit status: 0 all done,
+# 1 some items failed (each one reported), 2 bad arguments, unknown merchant or unreadable
+# file (nothing changed), 130 interrupted (what was done is kept; the same command continues).
+
+
+def _long_run(
+    ctx: click.Context,
+    work: Callable[[Any, Any], Awaitable[T]],
+    errors: tuple[type[Exception], ...] = (LookupError,),
+) -> T:
+    from hub.progress import Progress
+
+    settings = _settings(ctx)
+
+    async def go() -> T:
+        engine = create_engine(settings.database)
+        try:
+            await _ensure_schema(engine, settings)
+            with Progress() as progress:
+                return await work(session_factory(engine), progress)
+        finally:
+            await engine.dispose()
+
+    try:
+        return _run(go)
+    except errors as exc:
+        click.echo(f"hub: {exc}", err=True)
+        ctx.exit(2)
+    except KeyboardInterrupt:
+        click.echo("hub: interrupted; what was done is kept, run it again to go on", err=True)
+        ctx.exit(130)
+
+
+def _aware(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date or time") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+_MERCHANT = click.option(
+    "--merchant", "merchant_id", type=int, required=True, help="The merchant's id."
+)
+
+
+@main.group("products")
+def products_group() -> None:
+    """Product cards of a merchant."""
+
+
+@products_group.command("import")
+@_MERCHANT
+@click.option(
+    "--file",
+    "url_file",
+    type=click.File(encoding="utf-8"),
+    help="Product page URLs, one a line ('-' is stdin; '#' starts a comment line).",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(1, 32),
+    default=4,
+    show_default=True,
+    help="Pages fetched at a time.",
+)
+@click.argument("urls", nargs=-1)
+@click.pass_context
+def products_import(
+    ctx: click.Context, merchant_id: int, url_file: Any, concurrency: int, urls: tuple[str, ...]
+) -> None:
+    """Import product cards from their pages (Open Graph, JSON-LD, microdata).
+
+    A page whose product the merchant has (same URL) updates it. Prints a line per URL:
+    created/updated/unchanged/failed, the product id, the URL and why it failed.
+    """
+    import aiohttp
+
+    from hub.catalog.batch import import_options, import_products
+
+    given = list(urls)
+    if url_file is not None:
+        given += [ln.strip() for ln in url_file if ln.strip() and not ln.lstrip().startswith("#")]
+    if not given:
+        raise click.UsageError("give product page URLs, or --file FILE")
+    options = import_options(_settings(ctx).product_import)
+
+    async def work(sessions: Any, progress: Any) -> Any:
+        async with aiohttp.ClientSession() as http:
+            return await import_products(
+                sessions,
+                merchant_id,
+                given,
+                http,
+                options,
+                concurrency=concurrency,
+                on_progress=progress,
+            )
+
+    report = _long_run(ctx, work)
+    for o in report.outcomes:
+        click.echo("\t".join([o.status, str(o.product_id or "-"), o.url, o.reason or ""]).rstrip())
+    counts = ", ".join(f"{report.count(s)} {s}" for s in ("created", "updated", "unchanged"))
+    click.echo(f"{len(report.outcomes)} URLs: {counts}, {len(report.failed)} failed")
+    if report.failed:
+        ctx.exit(1)
+
+
+@main.group("conversions")
+def conversions_group() -> None:
+    """Conversions (orders) of a merchant."""
+
+
+@conversions_group.command("backfill")
+@_MERCHANT
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv"]),
+    default=None,
+    help="The file's format (default: CSV for a .csv file, else JSON Lines).",
+)
+@click.option(
+    "--no-attribute",
+    is_flag=True,
+    help="Only record the orders (then run `hub attribution recompute`).",
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def conversions_backfill(
+    ctx: click.Context, merchant_id: int, fmt: Any, no_attribute: bool, file: Path
+) -> None:
+    """Load past orders from FILE, each in the shape of the conversion hook's body.
+
+    Orders already recorded (same order id) are not recorded twice. Bad lines are reported
+    with their line number and skipped; then the orders are attributed.
+    """
+    from attribution.conversions.backfill import BackfillFileError, backfill
+    from hub.storage.types import utcnow
+
+    cfg = _settings(ctx).attribution
+
+    async def work(sessions: Any, progress: Any) -> Any:
+        return await backfill(
+            sessions,
+            cfg,
+            merchant_id,
+            file,
+            utcnow(),
+            fmt=fmt,
+            attribute=not no_attribute,
+            on_progress=progress,
+        )
+
+    out = _long_run(ctx, work, (LookupError, BackfillFileError))
+    for bad in out.bad:
+        click.echo(f"line {bad.line}: {bad.reason}")
+    click.echo(
+        f"{out.records} records: {out.created} new, {out.changed} changed, "
+        f"{out.unchanged} unchanged, {len(out.bad)} bad"
+    )
+    if no_attribute:
+        click.echo(f"not attributed: run `hub attribution recompute --merchant {merchant_id}`")
+    else:
+        click.echo(
+            f"attributed {out.attributed} conversions ({out.credits} rule-based credits); "
+            f"data-driven credits for {out.data_driven}"
+        )
+    if out.bad:
+        ctx.exit(1)
+
+
+@main.group("attribution")
+def attribution_group() -> None:
+    """Attribution of conversions to channels, campaigns and products."""
+
+
+@attribution_group.command("recompute")
+@click.option(
+    "--merchant",
+    "merchant_id",
+    type=int,
+    default=None,
+    help="Only this merchant's conversions (default: every merchant's).",
+)
+@click.option(
+    "--since",
+    metavar="DATE",
+    callback=_aware,
+    default=None,
+    help="Only conversions from this ISO 8601 date or time on (UTC unless it says).",
+)
+@click.pass_context
+def attribution_recompute(ctx: click.Context, merchant_id: int | None, since: Any) -> None:
+    """Attribute stored conversions again, replacing their credits (safe to run again).
+
+    After a change of the attribution settings, or when identity links came in late.
+    """
+    from attribution.conversions.recompute import recompute
+    from hub.storage.types import utcnow
+
+    cfg = _settings(ctx).attribution
+
+    async def work(sessions: Any, progress: Any) -> Any:
+        return await recompute(
+            sessions, cfg, utcnow(), merchant_id=merchant_id, since=since, on_progress=progress
+        )
+
+    out = _long_run(ctx, work)
+    click.echo(
+        f"attributed {out.conversions} conversions of {out.merchants} merchants again "
+        f"({out.credits} rule-based credits); data-driven credits for {out.data_driven}"
+    )
 
 
 async def _ensure_schema(engine: Any, settings: Settings) -> None:

@@ -158,17 +158,23 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[in
 
 
 async def attribute_data_driven(
-    session: AsyncSession, cfg: AttributionSettings, merchant_id: int, now: datetime
+    session: AsyncSession,
+    cfg: AttributionSettings,
+    merchant_id: int,
+    now: datetime,
+    *,
+    since: datetime | None = None,
 ) -> int:
     """Replace the Markov and Shapley credits of the merchant's recent conversions; commits.
 
+    The window is ``since`` (default: ``data_driven_window_days`` before ``now``) to ``now``.
     Returns the number of conversions credited.
     """
     async with session.begin():
         population = await merchant_population(
             session,
             merchant_id,
-            since=now - timedelta(days=cfg.data_driven_window_days),
+            since=since or now - timedelta(days=cfg.data_driven_window_days),
             until=now,
             lookback=timedelta(days=cfg.lookback_days),
             mode=cfg.channel_key,
