@@ -63,10 +63,16 @@ class DuplicateChannel(ValueError):
     """The merchant already has an account of this kind with this name."""
 
 
+def _kinds_enum(schema: dict[str, Any]) -> None:
+    """``kind`` in the schema: one of the registered connectors, read when it is generated."""
+    schema["enum"] = list(connectors.kinds())
+
+
 class ChannelIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    kind: str = Field(min_length=1, max_length=40)
+    # An unknown kind is refused with 422 by `create_account` (the field ``kind``).
+    kind: str = Field(min_length=1, max_length=40, json_schema_extra=_kinds_enum)
     name: str = _NAME
     config: dict[str, Any]
     policy: dict[str, Any] = Field(default_factory=dict)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.links.destination import utm_template
+from hub.links.destination import UTM_KEY_PATTERN, utm_template
 from hub.storage.models import Campaign
 
 __all__ = [
@@ -23,6 +23,11 @@ __all__ = [
 ]
 
 
+UtmKey = Annotated[str, Field(pattern=UTM_KEY_PATTERN)]
+# Not blank: whitespace around the value is stripped, and something must be left.
+UtmValue = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+
+
 class DuplicateCampaign(ValueError):
     """The merchant has a campaign of this name."""
 
@@ -31,13 +36,16 @@ class CampaignIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=200)
-    utm_template: dict[str, Any] = Field(default_factory=dict, max_length=20)
+    # Keys utm_<name>, values 1-200 characters, not blank: patternProperties and no others.
+    utm_template: dict[UtmKey, UtmValue] = Field(
+        default_factory=dict, max_length=20, json_schema_extra={"additionalProperties": False}
+    )
     starts_at: datetime | None = None
     ends_at: datetime | None = None
 
     @field_validator("utm_template")
     @classmethod
-    def _template(cls, value: dict[str, Any]) -> dict[str, str]:
+    def _template(cls, value: dict[str, str]) -> dict[str, str]:
         return utm_template(value)
 
     @field_validator("starts_at", "ends_at")

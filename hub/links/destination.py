@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from hub.urls import is_within
 
 __all__ = [
+    "UTM_KEY_PATTERN",
     "OutsideStorefront",
     "Utm",
     "build_destination",
@@ -31,7 +32,8 @@ __all__ = [
     "utm_template",
 ]
 
-_UTM_KEY = re.compile(r"^utm_[a-z_]{1,32}$")
+UTM_KEY_PATTERN = r"^utm_[a-z_]{1,32}$"
+_UTM_KEY = re.compile(UTM_KEY_PATTERN)
 # Printable ASCII without space or backslash: browsers read "\\" as "/" where urlsplit does
 # not, and tabs/newlines are dropped by both in different places. Hosts arrive in punycode.
 _PLAIN = re.compile(r"^[!-\[\]-~]+$")

@@ -67,7 +67,10 @@ class ShareIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: RowId
-    channel_ids: list[RowId] = Field(min_length=1, max_length=100)
+    # Unique (uniqueItems in the schema); a repeated id is refused with 422, not merged.
+    channel_ids: list[RowId] = Field(
+        min_length=1, max_length=100, json_schema_extra={"uniqueItems": True}
+    )
     at: str = Field(default="now", min_length=3, max_length=64)
     campaign_id: RowId | None = None
     text: dict[str, str] = Field(default_factory=dict, max_length=100)

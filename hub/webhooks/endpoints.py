@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import delete, select
@@ -80,14 +81,33 @@ class EndpointIn(BaseModel):
     _unique = field_validator("event_types")(_event_types)
 
 
+def _non_null_fields(schema: dict[str, Any]) -> None:
+    """The patch's schema: at least one field, none of them null (a field left out is kept)."""
+    schema["minProperties"] = 1
+    for prop in schema.get("properties", {}).values():
+        options = prop.pop("anyOf", None)
+        if options is not None:
+            prop.update(*(o for o in options if o != {"type": "null"}))
+        prop.pop("default", None)
+
+
 class EndpointPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=_non_null_fields
+    )
 
     url: str | None = Field(default=None, min_length=1, max_length=2048)
     event_types: list[EventType] | None = Field(
         default=None, min_length=1, max_length=len(EventType)
     )
     enabled: bool | None = None
+
+    @field_validator("url", "event_types", "enabled", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null; leave the field out to keep it")
+        return value
 
     @field_validator("event_types")
     @classmethod

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, settings
@@ -24,8 +25,11 @@ from schemathesis.checks import (
     unsupported_method,
 )
 
+import connectors
+from hub.links.destination import UTM_KEY_PATTERN
 from hub.web import create_app
 from hub.web.openapi import build_document
+from tests.attribution.conversions._seed import signed
 from tests.conftest import free_port, make_settings
 
 _DOC_APP = create_app(make_settings(Path("/nonexistent")))
@@ -41,19 +45,15 @@ _TIMESTAMPS = (negative_data_rejection,)
 # Refusals the document cannot express: the rule depends on the merchant's data (storefront
 # origins) or on values no JSON Schema keyword covers (a period of at most 1100 days).
 _BUSINESS_RULES = (positive_data_acceptance,)
-# Known gaps, to close in the request models (then drop the entry): a rule the model checks in
-# a validator that its JSON Schema does not state, so a schema-valid body gets 422.
-_SCHEMA_GAPS = (positive_data_acceptance,)
 _EXCLUDED: dict[str, tuple[CheckFunction, ...]] = {
-    # CampaignIn.utm_template: keys must match utm_<name>, values 1-200 non-blank characters
-    # (propertyNames / additionalProperties in hub/links/campaigns.py).
-    "POST /api/v1/campaigns": _SCHEMA_GAPS + _TIMESTAMPS,
-    # ChannelIn.kind: one of the registered connectors (an enum in hub/channels/accounts.py).
-    "POST /api/v1/channels": _SCHEMA_GAPS,
-    # ShareIn.channel_ids must be unique (uniqueItems in hub/publishing/shares.py).
-    "POST /api/v1/shares": _SCHEMA_GAPS + _TIMESTAMPS,
-    # EndpointPatch needs one of url, event_types, enabled (minProperties: 1); the URL must be
-    # http(s) and public (the public part is a business rule: it depends on DNS).
+    "POST /api/v1/campaigns": _TIMESTAMPS,
+    # The kind is an enum in the document; the config is checked by that kind's connector
+    # (its own config model, with validators no JSON Schema keyword covers, e.g. "oauth2_token,
+    # or all four OAuth 1.0a keys" or a token's shape).
+    "POST /api/v1/channels": _BUSINESS_RULES,
+    "POST /api/v1/shares": _TIMESTAMPS,
+    # The URL must be http(s) and public (the public part is a business rule: it depends on
+    # DNS). The rest of the patch is in the document: minProperties 1, no null fields.
     "PATCH /api/v1/webhooks/{endpoint_id}": _BUSINESS_RULES,
     "POST /api/v1/webhooks": _BUSINESS_RULES,
     # aiohttp resolves /api/v1/openapi.json before the /api/v1 sub-app only for GET; any other
@@ -110,6 +110,8 @@ def live_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
             )
             await session.commit()
         state["token"] = made.api_key.token
+        state["merchant_id"] = made.merchant_id
+        state["webhook_secret"] = made.webhook_secret
         return runner
 
     def serve() -> None:
@@ -165,3 +167,60 @@ def test_path_parameters_keep_the_route_regex() -> None:
         "code": {"type": "string"},
         "fmt": {"type": "string", "pattern": "^(?:svg|png)$"},
     }
+
+
+def test_the_document_states_the_body_rules() -> None:
+    """Rules the request models once checked only in validators, now in their schemas."""
+    schemas = _DOCUMENT["components"]["schemas"]
+    utm = schemas["CampaignIn"]["properties"]["utm_template"]
+    assert utm["additionalProperties"] is False
+    assert utm["patternProperties"] == {
+        UTM_KEY_PATTERN: {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"}
+    }
+    assert schemas["ChannelIn"]["properties"]["kind"]["enum"] == list(connectors.kinds())
+    assert schemas["ShareIn"]["properties"]["channel_ids"]["uniqueItems"] is True
+    patch = schemas["EndpointPatch"]
+    assert patch["minProperties"] == 1
+    assert all("anyOf" not in p and "default" not in p for p in patch["properties"].values())
+
+
+# What the document now refuses, the hub refuses too, and what it allows is taken.
+_STATED_RULES = [
+    ("POST", "/api/v1/campaigns", {"name": "c1", "utm_template": {"source": "x"}}, 422),
+    ("POST", "/api/v1/campaigns", {"name": "c2", "utm_template": {"utm_source": " "}}, 422),
+    ("POST", "/api/v1/campaigns", {"name": "c3", "utm_template": {"utm_source": "n" * 201}}, 422),
+    ("POST", "/api/v1/campaigns", {"name": "c4", "utm_template": {"utm_source": " n "}}, 201),
+    ("POST", "/api/v1/channels", {"kind": "pigeon", "name": "p", "config": {}}, 422),
+    ("POST", "/api/v1/shares", {"product_id": 1, "channel_ids": [2, 2]}, 422),
+    ("POST", "/api/v1/shares", {"product_id": 1, "channel_ids": [2, 3]}, 404),
+    ("PATCH", "/api/v1/webhooks/1", {}, 422),
+    ("PATCH", "/api/v1/webhooks/1", {"enabled": None}, 422),
+    ("PATCH", "/api/v1/webhooks/1", {"enabled": True, "url": None}, 422),
+    ("PATCH", "/api/v1/webhooks/1", {"enabled": True}, 404),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), _STATED_RULES)
+def test_the_hub_keeps_the_stated_rules(
+    method: str, path: str, body: dict[str, Any], status: int, live_hub: dict[str, Any]
+) -> None:
+    reply = requests.request(
+        method,
+        live_hub["base_url"] + path,
+        json=body,
+        headers={"Authorization": f"Bearer {live_hub['token']}"},
+    )
+    assert reply.status_code == status, reply.text
+    if status == 422:
+        assert reply.json()["error"]["code"] == "validation_failed"
+
+
+def test_the_share_hook_refuses_repeated_channel_ids_too(live_hub: dict[str, Any]) -> None:
+    body, headers = signed(live_hub["webhook_secret"], {"product_id": 1, "channel_ids": [2, 2]})
+    reply = requests.post(
+        f"{live_hub['base_url']}/hooks/v1/shares?merchant={live_hub['merchant_id']}",
+        data=body,
+        headers=headers,
+    )
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["error"]["code"] == "validation_failed"
