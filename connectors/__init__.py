@@ -7,10 +7,14 @@ A pure library: it imports nothing of the hub. Get a connector by kind::
     config = connector.parse_config(stored_settings)
     post = connector.render(card, link)
     result = await connector.publish(post, config, session, idempotency_key=target_key)
+
+Connectors that upload the product image download it from public hosts only; the hub passes
+its own rule with ``connector.with_media(MediaPolicy(...))``.
 """
 
 from __future__ import annotations
 
+from connectors._media import MediaPolicy
 from connectors._shorten import shorten
 from connectors._tokens import FreshToken, MemoryTokenStore, TokenStore
 from connectors.base import Connector, ConnectorConfig, config_to_dict
@@ -38,6 +42,7 @@ __all__ = [
     "ErrorKind",
     "FreshToken",
     "Markup",
+    "MediaPolicy",
     "MemoryTokenStore",
     "Misconfigured",
     "OutcomeUnknown",

@@ -6,7 +6,7 @@ DingTalk); see shared/channels/china.md §0.
   body has none. A non-JSON answer is transient.
 - Bodies are UTF-8 JSON written with ``ensure_ascii=False`` (`dumps`): ``\\uXXXX`` escapes
   inflate size-limited bodies and WeChat refuses them (40033).
-- Product images are fetched by the connector where the channel wants bytes (`fetch_image`).
+- Product images, where the channel wants bytes, are downloaded with `connectors._media`.
 """
 
 from __future__ import annotations
@@ -14,28 +14,23 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
 from connectors._http import ErrorTable, Reply, classify, parse_retry_after, send
 from connectors._text import fit
-from connectors.errors import ConnectorError, PermanentError, TransientError
+from connectors.errors import ConnectorError, TransientError
 
 __all__ = [
     "JSON_HEADERS",
-    "Image",
     "body_code",
     "body_error",
     "delivery_id",
     "dumps",
-    "fetch_image",
     "fit_bytes",
     "json_size",
-    "multipart",
     "post_json",
     "seconds_to_beijing_midnight",
     "utf8_len",
@@ -43,7 +38,6 @@ __all__ = [
 
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 _BEIJING = timezone(timedelta(hours=8))
-_CHUNK = 64 * 1024
 
 
 def utf8_len(text: str) -> int:
@@ -117,25 +111,6 @@ def body_error(
     return classify(table, status=reply.status, code=key, message=message, retry_after_s=wait)
 
 
-def multipart(fields: Mapping[str, str], files: Mapping[str, Image]) -> tuple[bytes, str]:
-    """A ``multipart/form-data`` body and its Content-Type (fields, then files)."""
-    boundary = f"----hub{uuid.uuid4().hex}"
-    out = bytearray()
-    for name, value in fields.items():
-        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
-        out += value.encode("utf-8") + b"\r\n"
-    for name, image in files.items():
-        filename = image.filename.replace('"', "")
-        out += (
-            f"--{boundary}\r\nContent-Disposition: form-data; "
-            f'name="{name}"; filename="{filename}"\r\n'
-            f"Content-Type: {image.content_type}\r\n\r\n"
-        ).encode()
-        out += image.data + b"\r\n"
-    out += f"--{boundary}--\r\n".encode()
-    return bytes(out), f"multipart/form-data; boundary={boundary}"
-
-
 def seconds_to_beijing_midnight(now: datetime | None = None) -> float:
     """Seconds until 00:00 China Standard Time, when daily API quotas reset."""
     local = (now or datetime.now(UTC)).astimezone(_BEIJING)
@@ -146,47 +121,3 @@ def seconds_to_beijing_midnight(now: datetime | None = None) -> float:
 def delivery_id(idempotency_key: str | None) -> str:
     """A remote id for webhooks that return none: it only names our delivery."""
     return idempotency_key or uuid.uuid4().hex
-
-
-@dataclass(frozen=True, slots=True)
-class Image:
-    """A product image downloaded for upload."""
-
-    data: bytes
-    content_type: str
-    filename: str
-
-    def __repr__(self) -> str:
-        return f"Image({self.filename!r}, {self.content_type!r}, {len(self.data)} bytes)"
-
-
-async def fetch_image(
-    session: aiohttp.ClientSession,
-    url: str,
-    *,
-    client_timeout: aiohttp.ClientTimeout,
-    max_bytes: int,
-    types: tuple[str, ...],
-) -> Image:
-    """Download a product image. Refusals by the image host and images the channel cannot
-    take are PermanentError (``image_unavailable``, ``image_too_large``, ``image_type``);
-    network failures and 5xx are TransientError (a GET is safe to repeat)."""
-    host = urlsplit(url).hostname or "?"
-    try:
-        async with session.get(url, timeout=client_timeout) as response:
-            if response.status >= 500:
-                raise TransientError(f"image host {host}: http_{response.status}")
-            if response.status != 200:
-                raise PermanentError("image_unavailable", f"image host {host}: {response.status}")
-            content_type = response.content_type.lower()
-            if content_type not in types:
-                raise PermanentError("image_type", f"image is {content_type}")
-            data = bytearray()
-            async for chunk in response.content.iter_chunked(_CHUNK):
-                data.extend(chunk)
-                if len(data) > max_bytes:
-                    raise PermanentError("image_too_large", f"image over {max_bytes} bytes")
-    except (aiohttp.ClientError, TimeoutError):
-        raise TransientError(f"image host {host}: download failed") from None
-    name = urlsplit(url).path.rsplit("/", 1)[-1] or "image"
-    return Image(bytes(data), content_type, name)

@@ -11,19 +11,24 @@ A subclass declares, as class data:
 and implements `render` (pure), `publish`, `delete` and `check_credentials` (async, one
 `aiohttp.ClientSession` handed in by the caller). Connectors never sleep or retry; failures
 are raised as `connectors.errors` exceptions.
+
+Channels that upload the product image download it under `Connector.media` (public hosts
+only by default); the hub hands its operator's `MediaPolicy` in with `with_media`.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors._http import ErrorTable, timeout
+from connectors._media import MediaPolicy
 from connectors._template import Composed, card_fields, compose, dialect_for, parse
 from connectors._text import measure
 from connectors.card import Card, PublishResult, RenderedPost
@@ -82,6 +87,8 @@ class Connector(ABC, Generic[ConfigT]):
     config_model: ClassVar[type[ConnectorConfig]]
     errors: ClassVar[ErrorTable]
     default_template: ClassVar[str] = "$title\n\n$description\n\n$price\n$tags\n$link"
+    # How product images are downloaded; an instance's own is set by `with_media`.
+    media: MediaPolicy = MediaPolicy()
 
     # --- to implement -------------------------------------------------------------------
 
@@ -113,6 +120,12 @@ class Connector(ABC, Generic[ConfigT]):
         """Return when the account's credentials work; raise AuthExpired/Misconfigured/…"""
 
     # --- shared helpers -----------------------------------------------------------------
+
+    def with_media(self, media: MediaPolicy) -> Self:
+        """This connector downloading product images under `media` (the hub's settings)."""
+        bound = copy.copy(self)
+        bound.media = media
+        return bound
 
     def parse_config(self, data: Mapping[str, Any]) -> ConfigT:
         """Validate stored or submitted settings into this connector's config model."""

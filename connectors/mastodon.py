@@ -8,23 +8,22 @@ limit is per instance (500 by default, ``max_characters`` in the config). The se
 idempotency keys for an hour, so a publish that timed out after sending is
 `OutcomeUnknown(retry_safe=True)`: resend it with the same key.
 
-This module also holds the small media and counting helpers the other upload-capable
-channels (Matrix, X) share: `fetch_image`, `form_data`, `url_safe_length`.
+The card's image is downloaded with `connectors._media` (public hosts only, unless the hub
+allows private ones); when it cannot be had the status goes out without it. This module also
+holds the URL-as-23 counting helper X shares: `url_safe_length`.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 from pydantic import Field, SecretStr, field_validator
 
 from connectors._http import ErrorTable, Reply, classify, code_of, parse_retry_after, send
+from connectors._media import Image, fetch_image_or_none, multipart
 from connectors._template import card_fields, compose, dialect_for
 from connectors._text import URL_RE, measure
 from connectors.base import Connector, ConnectorConfig
@@ -35,11 +34,8 @@ from connectors.registry import register
 
 __all__ = [
     "ERRORS",
-    "Image",
     "MastodonConfig",
     "MastodonConnector",
-    "fetch_image",
-    "form_data",
     "status_length",
     "url_safe_length",
 ]
@@ -71,61 +67,9 @@ _MAX_IMAGE_BYTES = 8 << 20  # below mastodon.social's 10 MiB image_size_limit
 _URL_LENGTH = 23
 # Punctuation a server's URL parser leaves outside a URL when it ends one (twitter-text rule).
 _TRAILING = ".,:;!?)]}"
-log = logging.getLogger(__name__)
 
 
-# --- helpers shared with the other media-capable channels ----------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Image:
-    """A downloaded card image, ready to upload."""
-
-    data: bytes
-    mime: str
-    filename: str
-
-
-async def fetch_image(
-    session: aiohttp.ClientSession,
-    url: str,
-    *,
-    client_timeout: aiohttp.ClientTimeout,
-    mime_types: tuple[str, ...],
-    max_bytes: int,
-) -> Image | None:
-    """Download `url` for upload; ``None`` (logged) when it is unreachable, too large or not
-    one of `mime_types`: the post then goes out without the image rather than not at all."""
-    where = urlsplit(url).hostname or "?"
-    try:
-        async with session.get(
-            url, timeout=client_timeout, allow_redirects=True, max_redirects=3
-        ) as response:
-            mime = response.content_type
-            too_big = (response.content_length or 0) > max_bytes
-            if response.status != 200 or mime not in mime_types or too_big:
-                log.warning("image unusable", extra={"host": where, "status": response.status})
-                return None
-            data = await response.content.read(max_bytes + 1)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        log.warning("image unreachable", extra={"host": where, "error": type(exc).__name__})
-        return None
-    if not data or len(data) > max_bytes:
-        log.warning("image unusable", extra={"host": where, "bytes": len(data)})
-        return None
-    filename = urlsplit(url).path.rsplit("/", 1)[-1] or "image"
-    return Image(data, mime, filename)
-
-
-async def form_data(fields: Mapping[str, str], file_field: str, image: Image) -> tuple[bytes, str]:
-    """A ``multipart/form-data`` body with text `fields` and `image` as `file_field`; returns
-    the body and its Content-Type."""
-    writer = aiohttp.MultipartWriter("form-data")
-    for name, value in fields.items():
-        writer.append(value).set_content_disposition("form-data", name=name)
-    part = writer.append(image.data, {"Content-Type": image.mime})
-    part.set_content_disposition("form-data", name=file_field, filename=image.filename)
-    return await writer.as_bytes(), writer.content_type
+# --- counting helpers shared with the other channels that count URLs as 23 ----------------
 
 
 def url_safe_length(text: str, unit: TextUnit, url_length: int) -> int:
@@ -255,7 +199,7 @@ class MastodonConnector(Connector[MastodonConfig]):
     async def _upload(
         self, image: Image, alt: str, config: MastodonConfig, session: aiohttp.ClientSession
     ) -> str:
-        body, content_type = await form_data({"description": alt}, "file", image)
+        body, content_type = multipart({"description": alt}, {"file": image})
         base = self.base_url(config)
         reply = await send(
             session,
@@ -302,12 +246,13 @@ class MastodonConnector(Connector[MastodonConfig]):
         if config.sensitive:
             body["sensitive"] = True
         if post.image_url is not None:
-            image = await fetch_image(
+            image = await fetch_image_or_none(
                 session,
                 post.image_url,
-                client_timeout=self.client_timeout(config),
+                policy=self.media,
                 mime_types=self.limits.media_types,
                 max_bytes=_MAX_IMAGE_BYTES,
+                client_timeout=self.client_timeout(config),
             )
             if image is not None:
                 alt = str(post.payload.get("media_description", ""))

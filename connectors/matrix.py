@@ -24,12 +24,12 @@ import aiohttp
 from pydantic import Field, SecretStr, field_validator
 
 from connectors._http import ErrorTable, Reply, classify, parse_retry_after, send
+from connectors._media import fetch_image_or_none
 from connectors._template import Composed, card_fields, compose, dialect_for
 from connectors.base import Connector, ConnectorConfig
 from connectors.card import Card, PublishResult, RenderedPost
 from connectors.errors import ErrorKind, Misconfigured, PermanentError
 from connectors.limits import ChannelLimits, Markup, Rate, TextUnit
-from connectors.mastodon import fetch_image
 from connectors.registry import register
 
 __all__ = ["ERRORS", "MatrixConfig", "MatrixConnector", "content_bytes"]
@@ -191,12 +191,13 @@ class MatrixConnector(Connector[MatrixConfig]):
         session: aiohttp.ClientSession,
     ) -> dict[str, Any]:
         """`content` as an ``m.image`` whose caption is the card; unchanged without an image."""
-        image = await fetch_image(
+        image = await fetch_image_or_none(
             session,
             image_url,
-            client_timeout=self.client_timeout(config),
+            policy=self.media,
             mime_types=self.limits.media_types,
             max_bytes=_MAX_IMAGE_BYTES,
+            client_timeout=self.client_timeout(config),
         )
         if image is None:
             return content

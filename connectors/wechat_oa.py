@@ -24,6 +24,7 @@ the worker must look before resubmitting. Limits count **characters**. JSON is s
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 from typing import Any, cast
@@ -31,16 +32,9 @@ from typing import Any, cast
 import aiohttp
 from pydantic import Field, SecretStr
 
-from connectors._cn import (
-    Image,
-    body_code,
-    body_error,
-    dumps,
-    fetch_image,
-    multipart,
-    seconds_to_beijing_midnight,
-)
+from connectors._cn import body_code, body_error, dumps, seconds_to_beijing_midnight
 from connectors._http import ErrorTable, Reply, send
+from connectors._media import Image, fetch_image, multipart
 from connectors._template import Composed, card_fields, compose, dialect_for
 from connectors._text import escape_html, fit
 from connectors._tokens import FreshToken, MemoryTokenStore, TokenStore
@@ -171,7 +165,9 @@ class WechatOAConnector(Connector[WechatOAConfig]):
 
     def with_token_store(self, tokens: TokenStore) -> WechatOAConnector:
         """This connector sharing its access tokens through `tokens` (Redis in production)."""
-        return type(self)(tokens)
+        bound = copy.copy(self)  # keeps everything else, such as `media`
+        bound._tokens = tokens
+        return bound
 
     # --- rendering ----------------------------------------------------------------------
 
@@ -322,9 +318,10 @@ class WechatOAConnector(Connector[WechatOAConfig]):
                 image = await fetch_image(
                     session,
                     post.image_url,
-                    client_timeout=self.client_timeout(config),
+                    policy=self.media,
+                    mime_types=MATERIAL_TYPES,
                     max_bytes=MAX_MATERIAL_BYTES,
-                    types=MATERIAL_TYPES,
+                    client_timeout=self.client_timeout(config),
                 )
             except PermanentError:
                 if config.default_thumb_media_id is None:
@@ -337,7 +334,7 @@ class WechatOAConnector(Connector[WechatOAConfig]):
             "material/add_material", config, session, upload=image, query="type=image"
         )
         inline: str | None = None
-        if len(image.data) <= MAX_INLINE_BYTES and image.content_type in MATERIAL_TYPES[:2]:
+        if len(image.data) <= MAX_INLINE_BYTES and image.mime in MATERIAL_TYPES[:2]:
             uploaded = await self._call("media/uploadimg", config, session, upload=image)
             inline = str(uploaded.get("url") or "") or None
         return str(material["media_id"]), inline

@@ -26,8 +26,9 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 from pydantic import Field, SecretStr, field_validator
 
-from connectors._cn import body_code, body_error, delivery_id, fetch_image, multipart
+from connectors._cn import body_code, body_error, delivery_id
 from connectors._http import ErrorTable, send
+from connectors._media import fetch_image, multipart
 from connectors._template import Composed, Dialect, card_fields, compose
 from connectors._text import measure
 from connectors.base import Connector, ConnectorConfig
@@ -170,12 +171,13 @@ class WeiboConnector(Connector[WeiboConfig]):
                 picture = await fetch_image(
                     session,
                     post.image_url,
-                    client_timeout=self.client_timeout(config),
+                    policy=self.media,
+                    mime_types=PICTURE_TYPES,
                     max_bytes=MAX_PICTURE_BYTES,
-                    types=PICTURE_TYPES,
+                    client_timeout=self.client_timeout(config),
                 )
             except PermanentError:
-                pass  # an unusable picture: share the link alone
+                pass  # an unusable or refused picture: share the link alone
             else:
                 return multipart(fields, {"pic": picture})
         return urlencode(fields).encode(), "application/x-www-form-urlencoded"

@@ -23,12 +23,13 @@ from oauthlib.oauth1 import Client as OAuth1Client
 from pydantic import SecretStr, model_validator
 
 from connectors._http import ErrorTable, Reply, classify, parse_retry_after, send
+from connectors._media import fetch_image_or_none, multipart
 from connectors._template import card_fields, compose, dialect_for
 from connectors.base import Connector, ConnectorConfig
 from connectors.card import Card, PublishResult, RenderedPost
 from connectors.errors import ErrorKind, PermanentError
 from connectors.limits import ChannelLimits, Markup, Rate, RateScope, TextUnit
-from connectors.mastodon import fetch_image, form_data, url_safe_length
+from connectors.mastodon import url_safe_length
 from connectors.registry import register
 
 __all__ = ["ERRORS", "XConfig", "XConnector", "tweet_length"]
@@ -206,16 +207,17 @@ class XConnector(Connector[XConfig]):
         )
 
     async def _upload(self, image_url: str, config: XConfig, session: aiohttp.ClientSession) -> str:
-        image = await fetch_image(
+        image = await fetch_image_or_none(
             session,
             image_url,
-            client_timeout=self.client_timeout(config),
+            policy=self.media,
             mime_types=self.limits.media_types,
             max_bytes=_MAX_IMAGE_BYTES,
+            client_timeout=self.client_timeout(config),
         )
         if image is None:
             return ""
-        body, content_type = await form_data({"media_category": "tweet_image"}, "media", image)
+        body, content_type = multipart({"media_category": "tweet_image"}, {"media": image})
         reply = await self._call(
             "POST", "/2/media/upload", config, session, data=body, content_type=content_type
         )

@@ -157,6 +157,9 @@ class PublishingSettings(_Section):
     scan_batch: int = Field(default=500, ge=1)
     requeue_after_s: float = Field(default=120.0, ge=1)
     max_inline_wait_s: float = Field(default=2.0, ge=0)
+    # Let connectors download product images from private, loopback and link-local hosts
+    # (local test servers only; never on a public hub).
+    allow_private_images: bool = False
 
 
 class LinkSettings(_Section):

@@ -22,7 +22,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import connectors
-from connectors import Connector, ConnectorConfig, ConnectorError, config_to_dict
+from connectors import (
+    Connector,
+    ConnectorConfig,
+    ConnectorError,
+    MediaPolicy,
+    TokenStore,
+    config_to_dict,
+)
+from hub.channels.tokens import bind_token_store
 from hub.config import PolicyRules
 from hub.security import Vault
 from hub.storage.models import ChannelAccount
@@ -304,9 +312,24 @@ async def delete_account(session: AsyncSession, merchant_id: int, account_id: in
     return True
 
 
-def account_config(vault: Vault, row: ChannelAccount) -> AccountConfig:
-    """The connector and its config (secrets decrypted) for a stored account."""
+def account_config(
+    vault: Vault,
+    row: ChannelAccount,
+    *,
+    media: MediaPolicy | None = None,
+    tokens: TokenStore | None = None,
+) -> AccountConfig:
+    """The connector and its config (secrets decrypted) for a stored account.
+
+    `media` is the hub's rule for downloading product images (the connector's safe default
+    when ``None``); `tokens` is the store of access tokens shared by every worker, handed to
+    connectors that keep tokens (each process keeps its own when ``None``).
+    """
     connector = connectors.get(row.kind)
+    if media is not None:
+        connector = connector.with_media(media)
+    if tokens is not None:
+        connector = bind_token_store(connector, tokens)
     stored = dict(row.settings or {})
     policy = stored.pop(POLICY_KEY, None) or {}
     config = connector.parse_config({**stored, **vault.decrypt_json(row.credentials_encrypted)})

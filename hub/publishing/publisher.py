@@ -47,8 +47,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectors import Card
+from connectors import Card, MediaPolicy
 from hub.channels.accounts import AccountConfig, account_config
+from hub.channels.tokens import RedisTokenStore
 from hub.money import from_minor
 from hub.publishing import gate, links
 from hub.publishing.outcomes import Outcome, finish, limiter, send
@@ -143,7 +144,9 @@ async def publish_target(ctx: TaskContext, target_id: int) -> Outcome:
             )
         if not stale:
             return Outcome(target_id, state.value, "account not active")
-    cfg = account_config(ctx.vault, account)
+    media = MediaPolicy(allow_private=ctx.settings.publishing.allow_private_images)
+    tokens = RedisTokenStore(ctx.redis) if ctx.redis is not None else None
+    cfg = account_config(ctx.vault, account, media=media, tokens=tokens)
     if stale and not cfg.connector.limits.has_idempotency_key:
         return await finish(
             ctx,

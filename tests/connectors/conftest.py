@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 import connectors
-from connectors import Card, Connector, RenderedPost
+from connectors import Card, Connector, MediaPolicy, RenderedPost
 from tests.contract import dingtalk as dt
 from tests.contract import discord as dc
 from tests.contract import email as em
@@ -405,6 +405,9 @@ def make_card(**overrides: Any) -> Card:
 
 
 LINK = "https://go.example/abc123?c=tg&x=1"
+# Contract servers serve card images on 127.0.0.1: connectors under test may download from
+# loopback (the default policy refuses it; tests/connectors/test_media.py checks that).
+LOCAL_MEDIA = MediaPolicy(allow_private=True, timeout_s=10.0)
 
 
 @pytest.fixture
@@ -443,4 +446,5 @@ async def channel(
     """The channel of `request.param` (parametrised) or of the test module's ``KIND``."""
     kind = getattr(request, "param", None) or request.module.KIND
     url = await start_contract(kind)
-    return Channel(kind, connectors.get(kind), url, state, session, CASES[kind])
+    connector = connectors.get(kind).with_media(LOCAL_MEDIA)
+    return Channel(kind, connector, url, state, session, CASES[kind])

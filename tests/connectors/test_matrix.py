@@ -15,7 +15,7 @@ import connectors
 from connectors import AuthExpired, Misconfigured, OutcomeUnknown, PermanentError, RateLimited
 from connectors.matrix import MatrixConnector
 from tests.conftest import free_port
-from tests.connectors.conftest import LINK, Channel, make_card
+from tests.connectors.conftest import LINK, LOCAL_MEDIA, Channel, make_card
 from tests.contract import matrix as mx
 from tests.contract._server import ContractState, serve
 from tests.contract.synapse import Synapse, SynapseUnavailable
@@ -204,7 +204,7 @@ def _real(synapse: Synapse, **overrides: Any) -> Any:
 async def test_synapse_publish_dedupe_image_and_redact(
     synapse: Synapse, session: aiohttp.ClientSession, images: str
 ) -> None:
-    connector = connectors.get(KIND)
+    connector = connectors.get(KIND).with_media(LOCAL_MEDIA)
     assert isinstance(connector, MatrixConnector)
     config = _real(synapse)
     await connector.check_credentials(config, session)

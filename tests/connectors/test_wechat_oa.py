@@ -15,7 +15,7 @@ import pytest
 import connectors
 from connectors import AuthExpired, MemoryTokenStore, PermanentError, TransientError
 from connectors.wechat_oa import EARLY_REFRESH_S, WechatOAConnector
-from tests.connectors.conftest import LINK, make_card
+from tests.connectors.conftest import LINK, LOCAL_MEDIA, make_card
 from tests.contract import wechat_oa as wx
 from tests.contract._server import ContractState, serve
 
@@ -46,7 +46,7 @@ async def server() -> AsyncIterator[Server]:
 
 @pytest.fixture
 def connector() -> WechatOAConnector:
-    return WechatOAConnector(MemoryTokenStore())
+    return WechatOAConnector(MemoryTokenStore()).with_media(LOCAL_MEDIA)
 
 
 async def test_publish_uploads_the_picture_drafts_the_card_and_submits(

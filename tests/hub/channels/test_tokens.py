@@ -164,3 +164,24 @@ async def test_control_without_a_shared_store_the_workers_stampede(redis_url: st
     async with serve(wx.create_app(ContractState(), account)) as url:
         await _run_workers(url, redis_url, 2, "memory")
     assert account.token_fetches == 2
+
+
+def test_account_config_hands_the_shared_store_to_token_keeping_connectors() -> None:
+    from hub.channels.accounts import account_config
+    from hub.security import Vault
+    from hub.storage.models import ChannelAccount
+
+    vault = Vault("s" * 48)
+    row = ChannelAccount(
+        id=7,
+        merchant_id=3,
+        kind="wechat_oa",
+        name="oa",
+        settings={"default_thumb_media_id": "thumb"},
+        credentials_encrypted=vault.encrypt_json({"appid": wx.APPID, "secret": wx.SECRET}),
+    )
+    store = MemoryTokenStore()
+    shared = account_config(vault, row, tokens=store)
+    assert shared.connector._tokens is store  # type: ignore[attr-defined]
+    own = account_config(vault, row)
+    assert own.connector._tokens is not store  # type: ignore[attr-defined]
