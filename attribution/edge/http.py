@@ -44,12 +44,29 @@ class ClickSink(Protocol):
 
 
 class Edge:
-    """Everything one process's edge needs, made once at start-up."""
+    """Everything one process's edge needs: made with the app, attached at start-up.
 
-    def __init__(
-        self, settings: Settings, resolver: Resolver, redis: Redis | None, sink: ClickSink
-    ) -> None:
+    Its :meth:`respond` is the route's handler itself (no wrapper coroutine in between);
+    the link cache and the click sink need the database, Redis and the event loop, so they
+    are attached by the app's start-up (:meth:`attach`), before the first request.
+    """
+
+    cache: LinkCache
+    sink: ClickSink
+
+    def __init__(self, settings: Settings) -> None:
         edge = settings.edge
+        self._settings = edge
+        self._classify = Classifier()
+        self._mask_ip = IpMasker(edge.ip_mode, settings.security.secret_key.get_secret_value())
+        self._hops = edge.trusted_proxy_hops
+        self._cookie_eq = edge.cookie_name + "="
+        self._always_secure = settings.server.public_url.startswith("https://")
+        self._cookie_plain = visitor_cookie(edge.cookie_name, edge.cookie_max_age_s, secure=False)
+        self._cookie_secure = visitor_cookie(edge.cookie_name, edge.cookie_max_age_s, secure=True)
+
+    def attach(self, resolver: Resolver, redis: Redis | None, sink: ClickSink) -> None:
+        edge = self._settings
         self.cache = LinkCache(
             resolver,
             redis,
@@ -59,13 +76,6 @@ class Edge:
             redis_ttl_s=edge.redis_cache_ttl_s,
         )
         self.sink = sink
-        self._classify = Classifier()
-        self._mask_ip = IpMasker(edge.ip_mode, settings.security.secret_key.get_secret_value())
-        self._hops = edge.trusted_proxy_hops
-        self._cookie_eq = edge.cookie_name + "="
-        self._always_secure = settings.server.public_url.startswith("https://")
-        self._cookie_plain = visitor_cookie(edge.cookie_name, edge.cookie_max_age_s, secure=False)
-        self._cookie_secure = visitor_cookie(edge.cookie_name, edge.cookie_max_age_s, secure=True)
 
     async def respond(self, request: web.Request) -> web.Response:
         code = request.match_info["code"]
@@ -139,13 +149,11 @@ class Edge:
 EDGE = web.AppKey("edge", Edge)
 
 
-async def _handle(request: web.Request) -> web.Response:
-    return await request.app[EDGE].respond(request)
-
-
-def add_edge_routes(app: web.Application) -> None:
-    """``GET``/``HEAD /{code}``; register it last, after every other root route."""
-    app.router.add_get(f"/{{code:{CODE_PATTERN}}}", _handle, name="edge")
+def add_edge_routes(app: web.Application, edge: Edge) -> None:
+    """``GET``/``HEAD /{code}`` answered by ``edge``; register it last, after every other
+    root route. ``edge`` is kept as ``app[EDGE]`` and must be attached at start-up."""
+    app[EDGE] = edge
+    app.router.add_get(f"/{{code:{CODE_PATTERN}}}", edge.respond, name="edge")
 
 
 def outside_edge(*middlewares: Middleware) -> Middleware:

@@ -46,7 +46,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_startup.append(_document)
     add_dashboard(app)
     # The edge's GET /{code} is a catch-all for one path segment: keep it the last route.
-    add_edge_routes(app)
+    add_edge_routes(app, Edge(settings))
     return app
 
 
@@ -116,5 +116,5 @@ async def _edge(app: web.Application) -> AsyncIterator[None]:
     """The redirect edge and its click sink; the sink is flushed on the way out."""
     settings, sessions, redis = app[SETTINGS], app[SESSIONS], app.get(REDIS)
     async with open_sink(settings, redis=redis, sessions=sessions) as sink:
-        app[EDGE] = Edge(settings, sql_resolver(sessions, settings.links), redis, sink)
+        app[EDGE].attach(sql_resolver(sessions, settings.links), redis, sink)
         yield
