@@ -12,10 +12,11 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from attribution.edge import edge_first
 from hub.config import Settings
 from hub.logs import AccessLogger, configure
 
-__all__ = ["serve", "serve_many"]
+__all__ = ["install_edge_first", "serve", "serve_many"]
 
 
 def _loop_policy() -> None:
@@ -27,6 +28,14 @@ def _loop_policy() -> None:
 
 
 AppFactory = Callable[[Settings], web.Application]
+
+
+def install_edge_first(runner: web.AppRunner) -> None:
+    """Redirects answered before routing (see `attribution.edge.edge_first`); call it after
+    ``runner.setup()`` and before the first connection."""
+    server = runner.server
+    assert server is not None, "install_edge_first needs a set-up runner"
+    server.request_handler = edge_first(runner.app, server.request_handler)
 
 
 async def _serve(
@@ -49,6 +58,7 @@ async def _serve(
         handle_signals=False,
     )
     await runner.setup()
+    install_edge_first(runner)
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024)
     await site.start()
     for address in runner.addresses:

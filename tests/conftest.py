@@ -213,6 +213,7 @@ ClientFactory = Callable[[Settings], Awaitable[TestClient[Any, Any]]]
 @pytest.fixture
 async def client_for() -> AsyncIterator[ClientFactory]:
     """Starts the hub's web app on a real loopback port; closes every one made."""
+    from hub.serving import install_edge_first
     from hub.web import create_app
 
     clients: list[TestClient[Any, Any]] = []
@@ -220,6 +221,7 @@ async def client_for() -> AsyncIterator[ClientFactory]:
     async def make(settings: Settings) -> TestClient[Any, Any]:
         client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings)))
         await client.start_server()
+        install_edge_first(client.server.runner)  # as `hub serve` does
         clients.append(client)
         return client
 

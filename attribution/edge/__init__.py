@@ -21,6 +21,7 @@ from attribution.edge.http import (
     ClickSink,
     Edge,
     add_edge_routes,
+    edge_first,
     outside_edge,
 )
 from attribution.edge.ids import IpMasker, new_id, read_cookie
@@ -48,6 +49,7 @@ __all__ = [
     "IpMasker",
     "add_edge_routes",
     "card_page",
+    "edge_first",
     "classify",
     "decide",
     "make_entry",

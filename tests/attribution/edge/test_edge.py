@@ -255,3 +255,56 @@ async def test_embedded_profile_flushes_on_shutdown(
     finally:
         await engine.dispose()
     assert n == 25
+
+
+async def test_edge_first_answers_as_the_router_would(
+    client_for: ClientFactory, edge_settings: Settings, seeded_factory: SeedFactory
+) -> None:
+    """`hub serve` answers redirects before routing; every path gets what the router gives."""
+    from aiohttp.test_utils import TestServer
+
+    from hub.web import create_app
+
+    fast = await client_for(edge_settings)  # client_for installs edge_first, as serving does
+    seeded = await seeded_factory(fast)
+    routed: Client = TestClient(TestServer(create_app(edge_settings)))
+    await routed.start_server()
+    try:
+        paths = [
+            f"/{seeded.code}",
+            "/NoSuchCode9",
+            "/healthz",
+            "/readyz",
+            "/dashboard",
+            "/api",
+            "/hooks",
+            f"/{seeded.code}/",
+            f"/{seeded.code}?utm_source=x",
+            "/a%2Fb",
+            "/ab",  # too short to be a code
+            "/favicon.ico",
+        ]
+        for method in ("GET", "HEAD", "POST", "DELETE"):
+            for path in paths:
+                answers = []
+                for client in (fast, routed):
+                    client.session.cookie_jar.clear()
+                    resp = await client.request(
+                        method, path, allow_redirects=False, headers={"User-Agent": CHROME}
+                    )
+                    location = resp.headers.get("Location", "")
+                    answers.append(
+                        (
+                            resp.status,
+                            resp.content_type,
+                            location.partition("hub_cid=")[0],
+                            "hub_cid=" in location,
+                            "Set-Cookie" in resp.headers,
+                        )
+                    )
+                assert answers[0] == answers[1], (method, path, answers)
+        assert (await get(fast, f"/{seeded.code}")).status == 302
+        # Both ways record the click.
+        assert await eventually(lambda: count_clicks(fast), 2 * 2 + 1) == 2 * 2 + 1
+    finally:
+        await routed.close()
