@@ -10,7 +10,12 @@ For a batch of events:
 2. clicks of links that no longer exist are dropped (one ``SELECT id ... IN``);
 3. ``visitors`` upserted ``ON CONFLICT DO NOTHING``; ``clicks`` inserted
    ``ON CONFLICT (click_id) DO NOTHING`` (executemany, never an ORM object per row);
-   previews summed per link, UTC day and crawler and upserted into ``link_preview_days``;
+   previews summed per link, UTC day and crawler and upserted into ``link_preview_days``.
+   The triggers on ``clicks`` add the new clicks to ``click_buckets`` (migration 0006): the
+   clicks go in ordered by merchant, 15-minute bucket and link, the buckets' key, so that
+   concurrent drains take the bucket rows in one order (no deadlock), and in multi-row
+   statements (``RETURNING`` makes SQLAlchemy batch them), so that PostgreSQL's
+   statement-level trigger runs once per statement, not once per click;
 4. commit. The caller acknowledges the batch only after this returns.
 
 A preview batch replayed after a crash between commit and acknowledgement is counted twice;
@@ -32,8 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.clicks.events import Click, Preview
 from hub.storage.db import SessionFactory
+from hub.storage.models import BUCKET_S, Link, LinkPreviewDay, Visitor
 from hub.storage.models import Click as ClickRow
-from hub.storage.models import Link, LinkPreviewDay, Visitor
 
 __all__ = ["MemoryUniqueGate", "RedisUniqueGate", "Stored", "UniqueGate", "store_events"]
 
@@ -148,9 +153,12 @@ async def store_events(
                 ],
             )
         if kept:
-            stmt = _insert(session, ClickRow.__table__).on_conflict_do_nothing(
-                index_elements=["click_id"]
+            stmt = (
+                _insert(session, ClickRow.__table__)
+                .on_conflict_do_nothing(index_elements=["click_id"])
+                .returning(ClickRow.__table__.c.id)
             )
+            kept.sort(key=lambda c: (c.merchant_id, int(c.at // BUCKET_S), c.link_id))
             await session.execute(
                 stmt,
                 [

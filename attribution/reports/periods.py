@@ -59,6 +59,14 @@ class Period:
         count = (self.last_day - self.first_day).days + 1
         return [self.first_day + timedelta(days=i) for i in range(count)]
 
+    def on_grid(self, step_s: int) -> bool:
+        """Whether every local day of the period begins (and the period ends) on a multiple
+        of ``step_s`` seconds of UTC time: then counts kept per ``step_s`` bucket add up to
+        each day exactly. True for 15-minute buckets in every zone of today's tz database;
+        False for the odd historical offset (local mean time before 1900 and the like)."""
+        bounds = [self.day_start(d) for d in self.days()] + [self.end]
+        return all(int(b.timestamp()) % step_s == 0 and b.microsecond == 0 for b in bounds)
+
     def offsets(self) -> list[tuple[datetime | None, int]]:
         """``(until, offset_s)`` pieces covering the period; the last piece has ``until=None``."""
         zone = self.zone

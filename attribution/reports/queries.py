@@ -8,11 +8,21 @@ Dimensions: ``channel`` (the channel kind), ``account`` (channel account), ``cam
 ``product``, ``link`` and ``day`` (the merchant-local date). Conversions and revenue are
 grouped by what was credited: the clicked link's channel, account, campaign and link, the
 *product sold* (from the order's line items) and the conversion's day. Clicks and unique
-visitors (distinct visitor ids, bots excluded) are grouped by the clicked link, its card's
-product, and the click's day. ``conversions`` is the credited share of conversions (a sum of
-weights); ``conversion_rate`` is ``conversions / unique_visitors``. Revenue is net of refunds
-and kept per currency (amounts in different currencies are never added); cancelled orders
-have no credits.
+clicks (bots excluded) are grouped by the clicked link, its card's product, and the click's
+day. A click is unique when the drain's unique gate let it through: the first of its visitor
+on its link within ``edge.unique_window_s``; being a property of each click, unique clicks
+add up over links and days like clicks do. ``conversions`` is the credited share of
+conversions (a sum of weights); ``conversion_rate`` is ``conversions / unique_clicks``.
+Revenue is net of refunds and kept per currency (amounts in different currencies are never
+added); cancelled orders have no credits.
+
+Credits carry their conversion's currency (copied by triggers), so credits are summed from
+the covering index of ``attribution_credits`` alone on PostgreSQL.
+
+Clicks are read from ``click_buckets`` (per link and 15-minute UTC bucket, kept equal to
+``clicks`` by triggers) whenever the period's local days begin on bucket boundaries — in
+every zone in use today — and from ``clicks`` otherwise; both give the same numbers
+(``clicks_from`` picks one).
 """
 
 from __future__ import annotations
@@ -23,35 +33,47 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.reports.periods import Period, local_day
 from hub.money import from_minor
 from hub.storage.models import (
+    BUCKET_S,
     AttributionCredit,
     Campaign,
     ChannelAccount,
     Click,
-    Conversion,
+    ClickBucket,
+    ClickDay,
     Link,
+    Merchant,
     Product,
 )
 
 __all__ = [
     "DIMENSIONS",
+    "ClickColumns",
+    "ClickSource",
     "Comparison",
     "Dimension",
     "Figures",
     "Report",
     "Row",
+    "click_columns",
     "compare_models",
+    "plan_per_period",
     "report",
 ]
 
 Dimension = Literal["channel", "account", "campaign", "product", "link", "day"]
 DIMENSIONS: tuple[Dimension, ...] = ("channel", "account", "campaign", "product", "link", "day")
 Key = str | int | None
+# Credited weight, and revenue in minor units per currency, before rounding.
+Sums = tuple[float, dict[str, float]]
+# Where clicks are counted: the local days, the 15-minute buckets, the click rows, or
+# "auto", the first of them that is exact for the period.
+ClickSource = Literal["auto", "days", "buckets", "clicks"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +89,14 @@ class Row:
     key: Key
     label: str
     clicks: int
-    unique_visitors: int
+    unique_clicks: int
     figures: Figures
 
     @property
     def conversion_rate(self) -> float | None:
-        if not self.unique_visitors:
+        if not self.unique_clicks:
             return None
-        return self.figures.conversions / self.unique_visitors
+        return self.figures.conversions / self.unique_clicks
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +122,16 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
+async def plan_per_period(session: AsyncSession) -> None:
+    """On PostgreSQL, plans for this transaction's statements are made for their values.
+
+    The driver prepares statements and PostgreSQL switches a prepared statement to a generic
+    plan after five runs; for a range of days whose size it cannot see, that plan is the
+    wrong one (twice as slow on 90 days of credits)."""
+    if _dialect(session) == "postgresql":
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 def _credit_key(dimension: Dimension, period: Period, dialect: str) -> Any:
     if dimension == "day":
         return local_day(AttributionCredit.occurred_at, period, dialect)
@@ -112,16 +144,87 @@ def _credit_key(dimension: Dimension, period: Period, dialect: str) -> Any:
     }[dimension]
 
 
-def _click_key(dimension: Dimension, period: Period, dialect: str) -> Any:
+def _click_key(dimension: Dimension, cols: ClickColumns) -> Any:
     if dimension == "day":
-        return local_day(Click.at, period, dialect)
+        return cols.day
     return {
         "channel": Link.channel_kind,
         "account": Link.channel_account_id,
         "campaign": Link.campaign_id,
         "product": Link.product_id,
-        "link": Click.link_id,
+        "link": cols.link_id,
     }[dimension]
+
+
+@dataclass(frozen=True, slots=True)
+class ClickColumns:
+    """People's clicks in a period, from one source: the columns to select and the filter."""
+
+    source: ClickSource
+    link_id: Any
+    day: Any  # the merchant-local date
+    clicks: Any
+    unique_clicks: Any
+    where: list[Any]
+
+
+async def click_columns(
+    session: AsyncSession, merchant_id: int, period: Period, clicks_from: ClickSource = "auto"
+) -> ClickColumns:
+    """Where clicks are counted (see the module's docstring): ``days`` when the merchant's
+    days are kept in the period's zone (PostgreSQL), else ``buckets`` when the period's days
+    begin on bucket boundaries, else ``clicks``. Asking for a source that cannot give the
+    period's numbers exactly raises ``ValueError``."""
+    dialect = _dialect(session)
+    if clicks_from in ("auto", "days"):
+        zone = None
+        if dialect == "postgresql":
+            zone = await session.scalar(select(Merchant.timezone).where(Merchant.id == merchant_id))
+        if zone == period.timezone:
+            return ClickColumns(
+                "days",
+                ClickDay.link_id,
+                ClickDay.day,
+                func.sum(ClickDay.clicks),
+                func.sum(ClickDay.unique_clicks),
+                [
+                    ClickDay.merchant_id == merchant_id,
+                    ClickDay.timezone == period.timezone,
+                    ClickDay.day >= period.first_day,
+                    ClickDay.day <= period.last_day,
+                ],
+            )
+        if clicks_from == "days":
+            raise ValueError("click days are kept in the merchant's zone on PostgreSQL only")
+    on_grid = period.on_grid(BUCKET_S)
+    if clicks_from == "buckets" and not on_grid:
+        raise ValueError("the period's days do not begin on 15-minute bucket boundaries")
+    if on_grid and clicks_from != "clicks":
+        return ClickColumns(
+            "buckets",
+            ClickBucket.link_id,
+            local_day(ClickBucket.bucket_at, period, dialect),
+            func.sum(ClickBucket.clicks),
+            func.sum(ClickBucket.unique_clicks),
+            [
+                ClickBucket.merchant_id == merchant_id,
+                ClickBucket.bucket_at >= period.start,
+                ClickBucket.bucket_at < period.end,
+            ],
+        )
+    return ClickColumns(
+        "clicks",
+        Click.link_id,
+        local_day(Click.at, period, dialect),
+        func.count(Click.id),
+        func.count(Click.id).filter(Click.is_unique.is_(True)),
+        [
+            Click.merchant_id == merchant_id,
+            Click.is_bot.is_(False),
+            Click.at >= period.start,
+            Click.at < period.end,
+        ],
+    )
 
 
 def _norm(key: Any) -> Key:
@@ -136,14 +239,13 @@ async def _credited(
     dimension: Dimension | None,
     models: Sequence[str],
     period: Period,
-) -> dict[tuple[Key, str], Figures]:
+) -> dict[tuple[Key, str], Sums]:
     key = _credit_key(dimension, period, _dialect(session)) if dimension else None
-    cols = [AttributionCredit.model, Conversion.currency]
+    cols = [AttributionCredit.model, AttributionCredit.currency]
     if key is not None:
         cols.insert(0, key.label("k"))
     query = (
         select(*cols, func.sum(AttributionCredit.weight), func.sum(AttributionCredit.revenue_minor))
-        .join(Conversion, Conversion.id == AttributionCredit.conversion_id)
         .where(
             AttributionCredit.merchant_id == merchant_id,
             AttributionCredit.model.in_(list(models)),
@@ -153,37 +255,51 @@ async def _credited(
         .group_by(*cols)
     )
     conversions: dict[tuple[Key, str], float] = defaultdict(float)
-    revenue: dict[tuple[Key, str], dict[str, Decimal]] = defaultdict(dict)
+    minor: dict[tuple[Key, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for row in await session.execute(query):
         k = _norm(row[0]) if key is not None else None
-        model, currency, weight, minor = row[-4], row[-3], row[-2], row[-1]
-        conversions[(k, model)] += float(weight or 0.0)
-        revenue[(k, model)][currency] = from_minor(round(float(minor or 0.0)), currency)
-    return {kk: Figures(conversions[kk], dict(sorted(revenue[kk].items()))) for kk in conversions}
+        model, currency = str(row[-4]), str(row[-3])
+        conversions[(k, model)] += float(row[-2] or 0.0)
+        minor[(k, model)][currency] += float(row[-1] or 0.0)
+    return {kk: (conversions[kk], dict(minor[kk])) for kk in conversions}
+
+
+def _figures(sums: Sums) -> Figures:
+    weight, minor = sums
+    revenue = {cur: from_minor(round(amount), cur) for cur, amount in minor.items()}
+    return Figures(weight, dict(sorted(revenue.items())))
+
+
+def _totals(credited: dict[tuple[Key, str], Sums]) -> dict[str, Figures]:
+    """Per model, the sums over every key: each credit has exactly one key per dimension."""
+    weight: dict[str, float] = defaultdict(float)
+    minor: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for (_, model), (w, amounts) in sorted(credited.items(), key=lambda kv: str(kv[0])):
+        weight[model] += w
+        for cur, amount in amounts.items():
+            minor[model][cur] += amount
+    return {m: _figures((weight[m], dict(minor[m]))) for m in weight}
 
 
 async def _clicks(
-    session: AsyncSession, merchant_id: int, dimension: Dimension | None, period: Period
+    session: AsyncSession, dimension: Dimension | None, cols: ClickColumns
 ) -> dict[Key, tuple[int, int]]:
-    key = _click_key(dimension, period, _dialect(session)) if dimension else None
-    cols = [func.count(Click.id), func.count(distinct(Click.visitor_id))]
-    query = (
-        select(*([key.label("k")] if key is not None else []), *cols)
-        .join(Link, Link.id == Click.link_id)
-        .where(
-            Click.merchant_id == merchant_id,
-            Click.is_bot.is_(False),
-            Click.at >= period.start,
-            Click.at < period.end,
-        )
-    )
+    key = _click_key(dimension, cols) if dimension else None
+    query = select(*([key.label("k")] if key is not None else []), cols.clicks, cols.unique_clicks)
+    query = query.where(*cols.where)
+    if dimension not in (None, "day", "link"):
+        query = query.join(Link, Link.id == cols.link_id)
     if key is not None:
         query = query.group_by(key)
     out: dict[Key, tuple[int, int]] = {}
     for row in await session.execute(query):
         k = _norm(row[0]) if key is not None else None
-        out[k] = (int(row[-2]), int(row[-1]))
+        out[k] = (int(row[-2] or 0), int(row[-1] or 0))
     return out
+
+
+# More keys than this: the merchant's labels are read whole rather than by a list of ids.
+_MAX_LISTED_IDS = 200
 
 
 async def _labels(
@@ -204,10 +320,11 @@ async def _labels(
             "product": Product.title,
             "link": Link.code,
         }[dimension]
-        rows = await session.execute(
-            select(table.id, label).where(table.merchant_id == merchant_id, table.id.in_(ids))
-        )
-        found = {row[0]: str(row[1]) for row in rows}
+        query = select(table.id, label).where(table.merchant_id == merchant_id)
+        if len(ids) <= _MAX_LISTED_IDS:
+            query = query.where(table.id.in_(ids))
+        wanted = set(ids)
+        found = {row[0]: str(row[1]) for row in await session.execute(query) if row[0] in wanted}
     return {k: found.get(k, "(none)" if k is None else str(k)) for k in keys}
 
 
@@ -218,21 +335,37 @@ def _ordered(dimension: Dimension, keys: set[Key], period: Period) -> list[Key]:
 
 
 async def report(
-    session: AsyncSession, merchant_id: int, dimension: Dimension, model: str, period: Period
+    session: AsyncSession,
+    merchant_id: int,
+    dimension: Dimension,
+    model: str,
+    period: Period,
+    *,
+    clicks_from: ClickSource = "auto",
 ) -> Report:
     """One model's figures for ``dimension`` over ``period``, with totals."""
+    await plan_per_period(session)
+    cols = await click_columns(session, merchant_id, period, clicks_from)
     credited = await _credited(session, merchant_id, dimension, [model], period)
-    clicks = await _clicks(session, merchant_id, dimension, period)
+    clicks = await _clicks(session, dimension, cols)
     keys = {k for k, _ in credited} | set(clicks)
     labels = await _labels(session, merchant_id, dimension, keys)
     rows = [
-        Row(k, labels.get(k, str(k)), *clicks.get(k, (0, 0)), credited.get((k, model), Figures()))
+        Row(
+            k,
+            labels.get(k, str(k)),
+            *clicks.get(k, (0, 0)),
+            _figures(credited[(k, model)]) if (k, model) in credited else Figures(),
+        )
         for k in _ordered(dimension, keys, period)
     ]
-    total_credit = await _credited(session, merchant_id, None, [model], period)
-    total_clicks = await _clicks(session, merchant_id, None, period)
+    # Every click and credit has exactly one key: the totals are the sums of the groups.
     total = Row(
-        None, "total", *total_clicks.get(None, (0, 0)), total_credit.get((None, model), Figures())
+        None,
+        "total",
+        sum(c for c, _ in clicks.values()),
+        sum(u for _, u in clicks.values()),
+        _totals(credited).get(model, Figures()),
     )
     return Report(dimension, model, period, rows, total)
 
@@ -245,13 +378,18 @@ async def compare_models(
     period: Period,
 ) -> Comparison:
     """Several models side by side for ``dimension`` over ``period``."""
+    await plan_per_period(session)
     credited = await _credited(session, merchant_id, dimension, models, period)
     keys = {k for k, _ in credited}
     labels = await _labels(session, merchant_id, dimension, keys)
     rows = [
-        (k, labels.get(k, str(k)), {m: credited.get((k, m), Figures()) for m in models})
+        (
+            k,
+            labels.get(k, str(k)),
+            {m: _figures(credited[(k, m)]) if (k, m) in credited else Figures() for m in models},
+        )
         for k in _ordered(dimension, keys, period)
     ]
-    totals_raw = await _credited(session, merchant_id, None, models, period)
-    totals = {m: totals_raw.get((None, m), Figures()) for m in models}
+    found = _totals(credited)
+    totals = {m: found.get(m, Figures()) for m in models}
     return Comparison(dimension, list(models), period, rows, totals)

@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.reports.periods import Period, local_day
+from attribution.reports.queries import ClickSource, click_columns, plan_per_period
 from hub.money import from_minor
-from hub.storage.models import AttributionCredit, Click, Conversion, Link
+from hub.storage.models import AttributionCredit, Link
 
 __all__ = ["ChannelSeries", "Series", "daily_series", "series_json"]
 
@@ -41,26 +42,29 @@ def _day(value: Any) -> str:
 
 
 async def daily_series(
-    session: AsyncSession, merchant_id: int, model: str, period: Period, currency: str
+    session: AsyncSession,
+    merchant_id: int,
+    model: str,
+    period: Period,
+    currency: str,
+    *,
+    clicks_from: ClickSource = "auto",
 ) -> Series:
-    """Clicks (people only) and credited revenue in ``currency`` per day and channel kind."""
+    """Clicks (people only) and credited revenue in ``currency`` per day and channel kind;
+    clicks counted as :func:`attribution.reports.queries.report` counts them."""
     dialect = session.get_bind().dialect.name
     days = [d.isoformat() for d in period.days()]
     index = {d: i for i, d in enumerate(days)}
     clicks: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
     revenue: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * len(days))
 
-    click_day = local_day(Click.at, period, dialect)
+    await plan_per_period(session)
+    cols = await click_columns(session, merchant_id, period, clicks_from)
     rows = await session.execute(
-        select(click_day, Link.channel_kind, func.count(Click.id))
-        .join(Link, Link.id == Click.link_id)
-        .where(
-            Click.merchant_id == merchant_id,
-            Click.is_bot.is_(False),
-            Click.at >= period.start,
-            Click.at < period.end,
-        )
-        .group_by(click_day, Link.channel_kind)
+        select(cols.day, Link.channel_kind, cols.clicks)
+        .join(Link, Link.id == cols.link_id)
+        .where(*cols.where)
+        .group_by(cols.day, Link.channel_kind)
     )
     for day, kind, count in rows:
         if (i := index.get(_day(day))) is not None:
@@ -68,13 +72,13 @@ async def daily_series(
 
     credit_day = local_day(AttributionCredit.occurred_at, period, dialect)
     rows = await session.execute(
-        select(credit_day, AttributionCredit.channel_kind,
-               func.sum(AttributionCredit.revenue_minor))
-        .join(Conversion, Conversion.id == AttributionCredit.conversion_id)
+        select(
+            credit_day, AttributionCredit.channel_kind, func.sum(AttributionCredit.revenue_minor)
+        )
         .where(
             AttributionCredit.merchant_id == merchant_id,
             AttributionCredit.model == model,
-            Conversion.currency == currency,
+            AttributionCredit.currency == currency,
             AttributionCredit.occurred_at >= period.start,
             AttributionCredit.occurred_at < period.end,
         )
@@ -104,8 +108,12 @@ def series_json(series: Series) -> dict[str, Any]:
         },
         "days": [d.isoformat() for d in series.period.days()],
         "channels": [
-            {"key": c.channel, "label": c.channel, "clicks": c.clicks,
-             "revenue": [str(v) for v in c.revenue]}
+            {
+                "key": c.channel,
+                "label": c.channel,
+                "clicks": c.clicks,
+                "revenue": [str(v) for v in c.revenue],
+            }
             for c in series.channels
         ],
     }

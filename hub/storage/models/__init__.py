@@ -7,16 +7,28 @@ from hub.storage.models.base import Base
 from hub.storage.models.catalog import Campaign, Product
 from hub.storage.models.publishing import ChannelAccount, Share, ShareTarget, ShareTargetEvent
 from hub.storage.models.tenancy import ApiKey, Merchant, Storefront
-from hub.storage.models.tracking import Click, Customer, Link, LinkPreviewDay, Visitor
+from hub.storage.models.tracking import (
+    BUCKET_S,
+    Click,
+    ClickBucket,
+    ClickDay,
+    Customer,
+    Link,
+    LinkPreviewDay,
+    Visitor,
+)
 from hub.storage.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "BUCKET_S",
     "ApiKey",
     "AttributionCredit",
     "Base",
     "Campaign",
     "ChannelAccount",
     "Click",
+    "ClickBucket",
+    "ClickDay",
     "Conversion",
     "Customer",
     "Link",

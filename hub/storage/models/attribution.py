@@ -10,7 +10,20 @@ from sqlalchemy.orm import Mapped, mapped_column
 from hub.storage.models.base import Base, Created, Json, PkId
 from hub.storage.types import BigId
 
-__all__ = ["AttributionCredit", "Conversion", "PlatformSecret"]
+__all__ = ["CREDIT_REPORT_COLUMNS", "AttributionCredit", "Conversion", "PlatformSecret"]
+
+# What reports read of a credit besides its merchant, model and time.
+CREDIT_REPORT_COLUMNS = (
+    "conversion_id",
+    "link_id",
+    "channel_account_id",
+    "channel_kind",
+    "campaign_id",
+    "product_id",
+    "currency",
+    "weight",
+    "revenue_minor",
+)
 
 
 class Conversion(Base):
@@ -68,6 +81,9 @@ class AttributionCredit(Base):
     channel_kind: Mapped[str | None] = mapped_column(String(40))
     campaign_id: Mapped[int | None] = mapped_column(BigId)
     product_id: Mapped[int | None] = mapped_column(BigId)
+    # The conversion's currency, copied by triggers (migration 0006) so that reports sum
+    # credits without reading conversions.
+    currency: Mapped[str | None] = mapped_column(String(3))
     weight: Mapped[float] = mapped_column(Float)
     revenue_minor: Mapped[float] = mapped_column(Float)
     # The conversion's time, copied for reports by period.
@@ -77,7 +93,14 @@ class AttributionCredit(Base):
         # One row per product sold (line items split the value); product_id is NULL for the
         # part of the order that names no known product.
         Index(None, "conversion_id", "model", "click_id", "product_id", unique=True),
-        Index(None, "merchant_id", "model", "occurred_at"),
+        # Covering on PostgreSQL: reports sum credits from the index alone.
+        Index(
+            None,
+            "merchant_id",
+            "model",
+            "occurred_at",
+            postgresql_include=[*CREDIT_REPORT_COLUMNS],
+        ),
     )
 
 

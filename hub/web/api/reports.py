@@ -3,7 +3,7 @@ and day, in the merchant's time zone (scope ``reports:read``).
 
 - ``GET /reports/{dimension}`` (``channel``, ``account``, ``campaign``, ``product``,
   ``link``, ``day``) ``?model=linear&from=2026-03-01&to=2026-03-31`` — one model's credited
-  conversions and revenue with clicks, unique visitors and the conversion rate per row, and
+  conversions and revenue with clicks, unique clicks and the conversion rate per row, and
   the totals.
 - ``GET /reports/models?dimension=channel&models=first_touch,linear,markov`` — models side
   by side (all seven when ``models`` is not given).
@@ -160,7 +160,7 @@ async def series(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/reports/{dimension}")
 @operation(
-    "Credited conversions, revenue, clicks and visitors by one dimension",
+    "Credited conversions, revenue, clicks and unique clicks by one dimension",
     query=ReportQuery,
     media={
         "application/json": "Rows and totals of one model",

@@ -75,9 +75,9 @@ function table(id, rows, currency, dimension) {
   const el = document.getElementById(id);
   if (!rows.length) { el.innerHTML = `<tr><td class="empty">No data in this period.</td></tr>`; return; }
   el.innerHTML = `<thead><tr><th>${esc(dimension)}</th><th class="n">clicks</th>
-    <th class="n">visitors</th><th class="n">conversions</th><th class="n">revenue</th>
+    <th class="n">unique clicks</th><th class="n">conversions</th><th class="n">revenue</th>
     <th class="n">conv. rate</th></tr></thead><tbody>` + rows.map((r) => `<tr>
-    <td>${esc(r.label)}</td><td class="n">${r.clicks}</td><td class="n">${r.unique_visitors}</td>
+    <td>${esc(r.label)}</td><td class="n">${r.clicks}</td><td class="n">${r.unique_clicks}</td>
     <td class="n">${Number(r.conversions).toFixed(2)}</td>
     <td class="n">${esc(money(r.revenue, currency))}</td>
     <td class="n">${(100 * Number(r.conversion_rate || 0)).toFixed(1)}%</td></tr>`).join("") + "</tbody>";
@@ -96,7 +96,7 @@ async function loadReports() {
   const currency = series.currency || mainCurrency([byChannel.total]);
   const total = byChannel.total;
   $("#totals").innerHTML = [
-    ["clicks", total.clicks], ["unique visitors", total.unique_visitors],
+    ["clicks", total.clicks], ["unique clicks", total.unique_clicks],
     ["conversions", Number(total.conversions).toFixed(2)],
     ["credited revenue", money(total.revenue, currency)],
     ["conversion rate", `${(100 * Number(total.conversion_rate || 0)).toFixed(1)}%`],

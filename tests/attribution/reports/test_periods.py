@@ -38,3 +38,19 @@ def test_bad_periods() -> None:
     with pytest.raises(ValueError):
         Period(date(2020, 1, 1), date(2020, 1, 1) + timedelta(days=MAX_DAYS), "UTC")
     assert len(Period(date(2026, 3, 1), date(2026, 3, 1), "UTC").days()) == 1
+
+
+def test_offset_changes_found_to_the_second() -> None:
+    # Chatham leaves daylight saving at 03:45 local (+13:45), 14:00 UTC: 3 h 45 min after
+    # the period's first midnight, so not on one of the hourly steps of the search.
+    p = Period(date(2026, 4, 1), date(2026, 4, 10), "Pacific/Chatham")
+    assert p.offsets() == [
+        (datetime(2026, 4, 4, 14, tzinfo=UTC), 13 * 3600 + 45 * 60),
+        (None, 12 * 3600 + 45 * 60),
+    ]
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kathmandu", "Pacific/Chatham", "America/St_Johns", "UTC"])
+def test_local_days_begin_on_15_minute_boundaries(zone: str) -> None:
+    assert Period(date(2025, 1, 1), date(2025, 12, 31), zone).on_grid(900)
+    assert not Period(date(2025, 1, 1), date(2025, 1, 2), "Asia/Kathmandu").on_grid(3600)

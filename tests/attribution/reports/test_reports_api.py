@@ -16,13 +16,16 @@ in New York than in UTC:
     bot      telegram 03-08 12:00 (is_bot)                     —
 
 Telegram links carry the campaign "Spring" and the card of the Mug; Discord links the card of
-the Pot. Another merchant (UTC) has a Slack click and order in the same days.
+the Pot. Another merchant (UTC) has a Slack click and order in the same days. The clicks are
+stored as the drain stores them, through the unique gate: v1's second Telegram click, an hour
+after the first, is not unique.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,16 +33,16 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import update
 
+from attribution.clicks import Click, MemoryUniqueGate, store_events
 from attribution.conversions.ingest import record_order
 from attribution.conversions.orders import LineItem, Order
 from attribution.jobs import attribute_conversion
 from hub.config import Settings
-from hub.storage.models import Merchant
+from hub.storage.models import Conversion, Merchant
 from tests.attribution.conversions._seed import (
     Channel,
     add_campaign,
     add_channel,
-    add_click,
     add_product,
     context_of,
     sessions_of,
@@ -108,20 +111,23 @@ async def seed(client: Client, new_merchant: MerchantFactory) -> dict[str, Any]:
     )
     dc = await add_channel(sessions, m, "discord", name="DC server", product_id=pot)
     ma = await add_channel(sessions, m, "mastodon", name="Toots")
-    clicks: list[tuple[Channel, datetime, str, bool]] = [
-        (tg, utc(7, 15), "v1", False),
-        (tg, utc(7, 16), "v1", False),
-        (dc, utc(8, 3, 30), "v1", False),
-        (dc, utc(9, 3, 30), "v2", False),
-        (tg, utc(9, 12), "v3", False),
-        (tg, utc(10, 12), "v4", False),
-        (ma, utc(8, 15), "v5", False),
-        (tg, utc(8, 12), "bot", True),
-    ]
-    for channel, at, visitor, bot in clicks:
-        await add_click(sessions, m, channel, at, visitor_id=visitor, is_bot=bot)
     slack = await add_channel(sessions, other.merchant_id, "slack")
-    await add_click(sessions, other.merchant_id, slack, utc(8, 10), visitor_id="v1")
+    clicks: list[tuple[int, Channel, datetime, str, bool]] = [
+        (m, tg, utc(7, 15), "v1", False),
+        (m, tg, utc(7, 16), "v1", False),
+        (m, dc, utc(8, 3, 30), "v1", False),
+        (m, dc, utc(9, 3, 30), "v2", False),
+        (m, tg, utc(9, 12), "v3", False),
+        (m, tg, utc(10, 12), "v4", False),
+        (m, ma, utc(8, 15), "v5", False),
+        (m, tg, utc(8, 12), "bot", True),
+        (other.merchant_id, slack, utc(8, 10), "v1", False),
+    ]
+    events = [
+        Click(uuid.uuid4().hex, ch.link_id, mid, visitor, at.timestamp(), bot, None, "UA", None)
+        for mid, ch, at, visitor, bot in clicks
+    ]
+    await store_events(sessions, events, [], MemoryUniqueGate(86_400))
 
     now = datetime.now(UTC)
     orders = [
@@ -172,7 +178,7 @@ def rows(body: dict[str, Any]) -> dict[Any, tuple[Any, ...]]:
     return {
         r["key"]: (
             r["clicks"],
-            r["unique_visitors"],
+            r["unique_clicks"],
             r["conversions"],
             r["revenue"],
             r["conversion_rate"],
@@ -200,9 +206,9 @@ async def test_by_channel_last_and_linear(client: Client, seeded: dict[str, Any]
         "mastodon": (1, 1, 1.0, {"EUR": "10.00"}, 1.0),
     }
     total = body["total"]
-    assert (total["clicks"], total["unique_visitors"], total["conversions"], total["revenue"]) == (
+    assert (total["clicks"], total["unique_clicks"], total["conversions"], total["revenue"]) == (
         6,
-        4,
+        5,  # a unique click per link: v1 counts on Telegram and on Discord
         3.0,
         {"EUR": "10.00", "USD": "130.00"},
     )
@@ -218,7 +224,7 @@ async def test_by_channel_last_and_linear(client: Client, seeded: dict[str, Any]
 async def test_by_day_in_the_merchants_time_zone(client: Client, seeded: dict[str, Any]) -> None:
     body = await get(client, seeded["shop"].api_key.token, f"day?model=last_touch&{PERIOD}")
     assert rows(body) == {
-        "2026-03-07": (3, 1, 1.0, {"USD": "100.00"}, 1.0),
+        "2026-03-07": (3, 2, 1.0, {"USD": "100.00"}, 0.5),
         "2026-03-08": (2, 2, 1.0, {"EUR": "10.00"}, 0.5),
         "2026-03-09": (1, 1, 1.0, {"USD": "30.00"}, 1.0),
     }
@@ -273,14 +279,14 @@ async def test_model_comparison_and_csv(client: Client, seeded: dict[str, Any]) 
         "channel",
         "label",
         "clicks",
-        "unique_visitors",
+        "unique_clicks",
         "conversions",
         "conversion_rate",
         "revenue_EUR",
         "revenue_USD",
     ]
     assert ["discord", "discord", "2", "2", "2.000000", "1.000000", "0", "130.00"] in table
-    assert table[-1][:5] == ["total", "total", "6", "4", "3.000000"]
+    assert table[-1][:5] == ["total", "total", "6", "5", "3.000000"]
     same = await get(client, token, f"channel?model=last_touch&format=csv&{PERIOD}")
     assert same == text
     text = await get(client, token, f"models?models=last_touch,linear&format=csv&{PERIOD}")
@@ -322,3 +328,21 @@ async def test_default_period_is_the_last_30_days(client: Client, seeded: dict[s
     first, last = body["period"]["from"], body["period"]["to"]
     assert len(body["rows"]) == 30
     assert (datetime.fromisoformat(last) - datetime.fromisoformat(first)) == timedelta(days=29)
+
+
+async def test_revenue_follows_a_corrected_order_currency(
+    client: Client, seeded: dict[str, Any]
+) -> None:
+    """Credits keep their conversion's currency (a copy, for reports); a corrected currency
+    reaches them."""
+    async with sessions_of(client)() as session:
+        await session.execute(
+            update(Conversion)
+            .where(Conversion.merchant_id == seeded["shop"].merchant_id)
+            .where(Conversion.order_id == "C2")
+            .values(currency="CAD")
+        )
+        await session.commit()
+    body = await get(client, seeded["shop"].api_key.token, f"channel?model=last_touch&{PERIOD}")
+    assert rows(body)["discord"][3] == {"CAD": "30.00", "USD": "100.00"}
+    assert body["total"]["revenue"] == {"CAD": "30.00", "EUR": "10.00", "USD": "100.00"}

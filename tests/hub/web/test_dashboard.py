@@ -75,8 +75,8 @@ async def seed(client: TestClient[Any, Any], new_merchant: MerchantFactory) -> d
             links[kind] = link
             for n in range(CLICKS[kind]):
                 session.add(Click(click_id=f"c-{kind}-{n}", merchant_id=made.merchant_id,
-                                  link_id=link.id, visitor_id=f"v-{kind}-{n}",
-                                  at=day + timedelta(minutes=n)))
+                                  link_id=link.id, visitor_id=f"v-{kind}",
+                                  at=day + timedelta(minutes=n), is_unique=n == 0))
         conversion = Conversion(merchant_id=made.merchant_id, order_id="A-1", amount_minor=12000,
                                 currency="USD", occurred_at=day + timedelta(hours=1))
         session.add(conversion)
@@ -141,7 +141,8 @@ async def test_dashboard_in_chromium(
             assert models["linear"] == {"mastodon": 45.0, "telegram": 75.0}
             assert models["last_touch"] == {"mastodon": 0.0, "telegram": 120.0}
             totals = await page.inner_text("#totals")
-            assert "5" in totals and "$120.00" in totals
+            assert "5" in totals and "$120.00" in totals and "undefined" not in totals
+            assert "2\nunique clicks" in totals, totals  # one visitor per channel, clicking again
 
             await page.click(f"[data-share='{seeded['share_id']}']")
             await page.wait_for_selector("#share-detail h3")
