@@ -4,7 +4,7 @@ and the multipart body that carries them.
 A product page imported from the web names its own image URL, so the URL is hostile input:
 every hop (the first URL and each redirect, at most `MediaPolicy.max_redirects`) must be http
 or https and resolve to public addresses only, and the request goes to the address that was
-checked (`connectors._netguard`). Private, loopback and link-local hosts are allowed only when
+checked (`connectors.netguard`). Private, loopback and link-local hosts are allowed only when
 the hub's operator says so (`MediaPolicy.allow_private`, or just the networks listed in
 `MediaPolicy.allowed_networks`, e.g. an internal image server). The body is
 streamed and abandoned past the channel's size limit; the whole download has one time limit;
@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
-from connectors._netguard import (
+from connectors.errors import PermanentError, TransientError
+from connectors.netguard import (
     IPNetwork,
     Refused,
     Unreachable,
@@ -45,7 +46,6 @@ from connectors._netguard import (
     open_pinned,
     resolve,
 )
-from connectors.errors import PermanentError, TransientError
 
 __all__ = [
     "Image",

@@ -1,11 +1,12 @@
 """Fetch a product page safely.
 
 Every hop of a fetch (the first URL and each redirect target) is checked before anything is sent
-to it: the scheme must be http or https, the host is resolved here, and every resolved address
-must be public unless `ImportOptions.allow_private` is set. The request then goes to the checked
-address itself (the URL's host is replaced by the address; the `Host` header and the TLS server
-name keep the real host name), so a second DNS answer cannot send it elsewhere (DNS rebinding).
-This works with any `aiohttp.ClientSession`, including the hub's single shared one.
+to it, by `connectors.netguard`: the scheme must be http or https, the host is resolved here, and
+every resolved address must be public unless `ImportOptions.allow_private` is set. The request
+then goes to the checked address itself (the `Host` header and the TLS server name keep the real
+host name), so a second DNS answer cannot send it elsewhere (DNS rebinding). This works with any
+`aiohttp.ClientSession`, including the hub's single shared one. `is_disallowed_address` is
+netguard's, named here for the catalog's callers.
 
 Redirects are followed here, not by aiohttp, so each hop is checked and counted. The whole fetch
 (resolution, every hop, reading the body) has one time limit, and the body one size limit
@@ -15,22 +16,26 @@ counted after decompression.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import math
-import socket
 from dataclasses import dataclass
 
 import aiohttp
 from yarl import URL
 
+from connectors.netguard import (
+    IPAddress,
+    Refused,
+    Unreachable,
+    check_url,
+    is_disallowed_address,
+    open_pinned,
+    resolve,
+)
 from hub.catalog.charset import decode_html
 from hub.catalog.errors import FetchFailed, FetchRefused
 
 __all__ = ["FetchedPage", "ImportOptions", "fetch_page", "is_disallowed_address"]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-_SCHEMES = frozenset({"http", "https"})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
@@ -68,29 +73,37 @@ class FetchedPage:
     content_type: str | None
 
 
-def is_disallowed_address(address: IPAddress) -> bool:
-    """True for addresses a product import must not reach unless private ones are allowed.
-
-    Private, loopback, link-local, multicast, reserved, unspecified and every other non-global
-    range (carrier-grade NAT, documentation, benchmarking, site-local). IPv4-mapped IPv6 is
-    judged by its IPv4 address; 6to4 by the IPv4 address it embeds as well.
-    """
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return is_disallowed_address(address.ipv4_mapped)
-        if address.sixtofour is not None and is_disallowed_address(address.sixtofour):
-            return True
-        if address.is_site_local:
-            return True
-    return (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-        or not address.is_global
+def _refused(exc: Refused, url: URL) -> FetchRefused:
+    """The catalog's error for a URL or address `connectors.netguard` refused."""
+    if exc.reason == "scheme_not_allowed":
+        return FetchRefused(
+            "scheme_not_allowed",
+            f"Only http and https URLs can be imported, not {url.scheme or 'none'}:",
+            details={"url": str(url)},
+        )
+    if exc.reason == "address_not_allowed":
+        return FetchRefused(
+            "address_not_allowed",
+            f"{url.host} is a private, loopback, link-local or otherwise non-public "
+            "address; the hub does not fetch those",
+            details={"url": str(url), "address": str(exc.address)},
+        )
+    message = str(exc)
+    # A URL with a password in it is not echoed.
+    credentials = url.user is not None or url.password is not None
+    return FetchRefused(
+        "invalid_url",
+        message[:1].upper() + message[1:],
+        details={} if credentials else {"url": str(url)},
     )
+
+
+def _check(url: URL) -> URL:
+    """One hop's URL checked (scheme, no credentials, a host), without its fragment."""
+    try:
+        return check_url(url)
+    except Refused as exc:
+        raise _refused(exc, url) from None
 
 
 def _parse_url(raw: str) -> URL:
@@ -98,74 +111,24 @@ def _parse_url(raw: str) -> URL:
         url = URL(raw.strip())
     except (ValueError, TypeError) as exc:
         raise FetchRefused("invalid_url", f"Not a valid URL: {raw!r}") from exc
-    if url.scheme and url.scheme not in _SCHEMES:
-        _check_url(url)  # says which scheme is refused
-    if not url.is_absolute():
-        raise FetchRefused("invalid_url", f"Not an absolute URL: {raw!r}")
-    return url.with_fragment(None)
+    if url.is_absolute():
+        return url.with_fragment(None)
+    if url.scheme:
+        try:
+            check_url(url)
+        except Refused as exc:  # says which scheme is refused (javascript:, mailto:)
+            if exc.reason == "scheme_not_allowed":
+                raise _refused(exc, url) from None
+    raise FetchRefused("invalid_url", f"Not an absolute URL: {raw!r}")
 
 
-def _check_url(url: URL) -> str:
-    """Check the scheme and host of one hop; return the host to resolve."""
-    if url.scheme not in _SCHEMES:
-        raise FetchRefused(
-            "scheme_not_allowed",
-            f"Only http and https URLs can be imported, not {url.scheme or 'none'}:",
-            details={"url": str(url)},
-        )
-    if url.user is not None or url.password is not None:
-        raise FetchRefused(
-            "invalid_url", "URLs with a user name or password are not fetched", details={}
-        )
-    host = url.raw_host
-    if not host:
-        raise FetchRefused("invalid_url", "The URL has no host", details={"url": str(url)})
-    return host
-
-
-def _literal_address(host: str) -> IPAddress | None:
+async def _resolve(url: URL, options: ImportOptions) -> list[IPAddress]:
     try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
-async def _resolve(host: str, port: int) -> list[IPAddress]:
-    literal = _literal_address(host)
-    if literal is not None:
-        return [literal]
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-        )
-    except (OSError, UnicodeError) as exc:
-        raise FetchFailed(
-            "dns_failed", f"The host {host} could not be resolved", details={"host": host}
-        ) from exc
-    addresses: list[IPAddress] = []
-    for family, _type, _proto, _name, sockaddr in infos:
-        if family not in (socket.AF_INET, socket.AF_INET6):
-            continue
-        address = _literal_address(str(sockaddr[0]))
-        if address is not None and address not in addresses:
-            addresses.append(address)
-    if not addresses:
-        raise FetchFailed("dns_failed", f"The host {host} has no address", details={"host": host})
-    return addresses
-
-
-def _check_addresses(url: URL, addresses: list[IPAddress], options: ImportOptions) -> None:
-    if options.allow_private:
-        return
-    for address in addresses:
-        if is_disallowed_address(address):
-            raise FetchRefused(
-                "address_not_allowed",
-                f"{url.host} is a private, loopback, link-local or otherwise non-public "
-                "address; the hub does not fetch those",
-                details={"url": str(url), "address": str(address)},
-            )
+        return await resolve(url, allow_private=options.allow_private)
+    except Refused as exc:
+        raise _refused(exc, url) from None
+    except Unreachable as exc:
+        raise FetchFailed("dns_failed", f"The host {exc}", details={"host": url.raw_host}) from exc
 
 
 async def _open(
@@ -175,43 +138,26 @@ async def _open(
     options: ImportOptions,
 ) -> aiohttp.ClientResponse:
     """Send the GET to the first checked address that accepts a connection."""
-    host = url.raw_host
-    assert host is not None
-    headers = {
-        "Host": url.host_port_subcomponent or host,
-        "User-Agent": options.user_agent,
-        "Accept": _ACCEPT,
-    }
-    server_hostname = host.rstrip(".") if url.scheme == "https" else None
-    last_error: Exception | None = None
-    for address in addresses:
-        try:
-            pinned = url.with_host(str(address))
-        except ValueError as exc:  # e.g. a scoped IPv6 address yarl will not put in a URL
-            last_error = exc
-            continue
-        try:
-            return await session.get(
-                pinned,
-                headers=headers,
-                allow_redirects=False,
-                raise_for_status=False,
-                server_hostname=server_hostname,
-                timeout=aiohttp.ClientTimeout(total=options.timeout_s),
-            )
-        except aiohttp.ClientSSLError as exc:
-            raise FetchFailed(
-                "tls_failed", f"TLS with {url.host} failed", details={"url": str(url)}
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            last_error = exc
-        except aiohttp.ClientError as exc:
-            raise FetchFailed(
-                "connection_failed", f"Fetching {url} failed", details={"url": str(url)}
-            ) from exc
-    raise FetchFailed(
-        "connection_failed", f"Could not connect to {url.host}", details={"url": str(url)}
-    ) from last_error
+    try:
+        return await open_pinned(
+            session,
+            url,
+            addresses,
+            headers={"User-Agent": options.user_agent, "Accept": _ACCEPT},
+            client_timeout=aiohttp.ClientTimeout(total=options.timeout_s),
+        )
+    except aiohttp.ClientSSLError as exc:
+        raise FetchFailed(
+            "tls_failed", f"TLS with {url.host} failed", details={"url": str(url)}
+        ) from exc
+    except Unreachable as exc:
+        raise FetchFailed(
+            "connection_failed", f"Could not connect to {url.host}", details={"url": str(url)}
+        ) from exc
+    except aiohttp.ClientError as exc:
+        raise FetchFailed(
+            "connection_failed", f"Fetching {url} failed", details={"url": str(url)}
+        ) from exc
 
 
 async def _read_limited(response: aiohttp.ClientResponse, url: URL, max_bytes: int) -> bytes:
@@ -265,10 +211,8 @@ def _redirect_target(response: aiohttp.ClientResponse, url: URL) -> URL:
 async def _follow(url: URL, session: aiohttp.ClientSession, options: ImportOptions) -> FetchedPage:
     visited = {url}
     for _hop in range(options.max_redirects + 1):
-        host = _check_url(url)
-        port = url.port or (443 if url.scheme == "https" else 80)
-        addresses = await _resolve(host, port)
-        _check_addresses(url, addresses, options)
+        url = _check(url)
+        addresses = await _resolve(url, options)
         response = await _open(session, url, addresses, options)
         try:
             if response.status in _REDIRECT_STATUSES:

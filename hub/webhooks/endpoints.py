@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from yarl import URL
 
-from hub.catalog.fetch import is_disallowed_address
+from connectors.netguard import is_disallowed_address
 from hub.security import Vault, new_secret
 from hub.storage.models import WebhookEndpoint
 from hub.webhooks.events import EventType

@@ -17,7 +17,7 @@ ALLOWED_THIRD_PARTY = {
     "feedgen",  # rss: Atom/RSS generation
     "pyshorteners",  # _shorten: optional external shortener
     "oauthlib",  # x: OAuth 1.0a request signing
-    "yarl",  # _netguard, _media: aiohttp's own URL type (an aiohttp dependency)
+    "yarl",  # netguard, _media: aiohttp's own URL type (an aiohttp dependency)
 }
 
 

@@ -18,7 +18,7 @@ from aiohttp import web
 import connectors
 from connectors import MediaPolicy, MemoryTokenStore, PermanentError, TransientError
 from connectors._media import Image, fetch_image, multipart, sniff_image_type
-from connectors._netguard import is_disallowed_address
+from connectors.netguard import Refused, check_url, is_disallowed_address, resolve
 from connectors.wechat_oa import WechatOAConnector
 from tests.connectors.conftest import LINK, Channel, make_card
 from tests.contract import mastodon as md
@@ -184,6 +184,32 @@ def test_non_public_addresses_are_disallowed(address: str) -> None:
 @pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8"])
 def test_public_addresses_are_allowed(address: str) -> None:
     assert not is_disallowed_address(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("ftp://images.example/a.png", "scheme_not_allowed"),
+        ("javascript:alert(1)", "scheme_not_allowed"),
+        ("http://user:pw@images.example/a.png", "invalid_url"),
+        ("http:/a.png", "invalid_url"),
+        ("http://images.example:99999/", "invalid_url"),
+    ],
+)
+def test_refusals_name_their_rule(url: str, reason: str) -> None:
+    with pytest.raises(Refused) as caught:
+        check_url(url)
+    assert caught.value.reason == reason
+    assert caught.value.address is None
+
+
+async def test_a_refused_address_is_named() -> None:
+    with pytest.raises(Refused) as caught:
+        await resolve(check_url("http://10.1.2.3/a.png"), allow_private=False)
+    assert caught.value.reason == "address_not_allowed"
+    assert caught.value.address == ipaddress.ip_address("10.1.2.3")
+    allowed = await resolve(check_url("http://10.1.2.3/a.png"), allow_private=True)
+    assert allowed == [ipaddress.ip_address("10.1.2.3")]
 
 
 def test_policy_refuses_nonsense() -> None:

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 import hub.catalog
+from connectors import netguard
 from hub.catalog import (
     TRUST_ORDER,
     FetchedPage,
@@ -28,7 +29,6 @@ from hub.catalog import (
     import_product,
     is_disallowed_address,
 )
-from hub.catalog import fetch as fetch_module
 from hub.catalog.price import parse_currency, parse_price
 
 from .conftest import BIG_BYTES, ShopServer, Traced
@@ -432,9 +432,9 @@ async def test_every_redirect_hop_is_checked(
 ) -> None:
     # Let the test server's own address pass as if it were public; everything else is judged
     # by the real rule. The redirect target must be refused before anything is sent to it.
-    real = fetch_module.is_disallowed_address
+    real = netguard.is_disallowed_address
     server = ipaddress.ip_address("127.0.0.1")
-    monkeypatch.setattr(fetch_module, "is_disallowed_address", lambda a: a != server and real(a))
+    monkeypatch.setattr(netguard, "is_disallowed_address", lambda a: a != server and real(a))
     redirect = shop.url("/to?to=" + quote(target.format(port=shop.port), safe=""))
     with pytest.raises(FetchRefused) as caught:
         await import_product(redirect, traced.session, PUBLIC_ONLY)

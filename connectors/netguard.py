@@ -5,13 +5,16 @@ and then sent to the very address that was checked.
 - `resolve`: the host's addresses (a literal address as it is); each must be public
   (`is_disallowed_address`), unless private ones are allowed or it lies in one of the
   explicitly allowed networks.
-- `open_pinned`: the GET goes to the checked address itself (the URL's host is replaced by the
-  address; the ``Host`` header and the TLS server name keep the real host name), so a second
-  DNS answer cannot send it elsewhere (DNS rebinding). Works with any `aiohttp.ClientSession`.
+- `open_pinned`: the request (a GET, or a POST with a body) goes to the checked address itself
+  (the URL's host is replaced by the address; the ``Host`` header and the TLS server name keep
+  the real host name), so a second DNS answer cannot send it elsewhere (DNS rebinding). Works
+  with any `aiohttp.ClientSession`.
 
+Used by the connectors (product images) and by the hub (product pages, outbound webhooks).
 Redirects are never followed here: the caller checks every ``Location`` as a new hop.
-Failures are `Refused` (nothing was sent: the URL or its address is not allowed) and
-`Unreachable` (DNS or connection failed); the caller maps them to its own errors.
+Failures are `Refused` (nothing was sent: the URL or its address is not allowed; its `reason`
+says which rule) and `Unreachable` (DNS or connection failed); the caller maps them to its own
+errors.
 """
 
 from __future__ import annotations
@@ -42,7 +45,19 @@ _FAMILIES = (socket.AF_INET, socket.AF_INET6)
 
 
 class Refused(ValueError):
-    """The URL or an address of its host is not allowed; nothing was sent."""
+    """The URL or an address of its host is not allowed; nothing was sent.
+
+    `reason` names the rule: ``"invalid_url"`` (not a URL, a user name or password in it, no
+    host), ``"scheme_not_allowed"`` or ``"address_not_allowed"``, and then `address` is the
+    refused address.
+    """
+
+    def __init__(
+        self, message: str, *, reason: str = "invalid_url", address: IPAddress | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.address = address
 
 
 class Unreachable(OSError):
@@ -81,7 +96,10 @@ def check_url(raw: str | URL) -> URL:
     except (ValueError, TypeError):
         raise Refused("not a valid URL") from None
     if url.scheme not in _SCHEMES:
-        raise Refused(f"only http and https URLs are fetched, not {url.scheme or 'none'}:")
+        raise Refused(
+            f"only http and https URLs are fetched, not {url.scheme or 'none'}:",
+            reason="scheme_not_allowed",
+        )
     if url.user is not None or url.password is not None:
         raise Refused("URLs with a user name or password are not fetched")
     if not url.raw_host:
@@ -131,7 +149,9 @@ async def resolve(
             if is_disallowed_address(address) and not _in_networks(address, allowed_networks):
                 raise Refused(
                     f"{host} is a private, loopback, link-local or otherwise non-public "
-                    f"address ({address})"
+                    f"address ({address})",
+                    reason="address_not_allowed",
+                    address=address,
                 )
     return addresses
 
@@ -143,20 +163,26 @@ async def open_pinned(
     *,
     headers: Mapping[str, str],
     client_timeout: aiohttp.ClientTimeout,
+    method: str = "GET",
+    data: bytes | None = None,
 ) -> aiohttp.ClientResponse:
-    """GET `url` from the first of its checked `addresses` that accepts a connection, without
-    following redirects. The caller releases the response."""
+    """Send `method` (with `data` as the body, if any) to `url` at the first of its checked
+    `addresses` that accepts a connection, without following redirects. The caller releases
+    the response. `Unreachable` when none does (its cause is the last connection error)."""
     host = url.raw_host or ""
     sent = {**headers, "Host": url.host_port_subcomponent or host}
     server_hostname = host.rstrip(".") if url.scheme == "https" else None
+    last_error: aiohttp.ClientConnectorError | None = None
     for address in addresses:
         try:
             pinned = url.with_host(str(address))
         except ValueError:  # e.g. a scoped IPv6 address yarl will not put in a URL
             continue
         try:
-            return await session.get(
+            return await session.request(
+                method,
                 pinned,
+                data=data,
                 headers=sent,
                 allow_redirects=False,
                 raise_for_status=False,
@@ -165,6 +191,6 @@ async def open_pinned(
             )
         except aiohttp.ClientSSLError:
             raise  # the address answered; its certificate is wrong: no other address helps
-        except aiohttp.ClientConnectorError:
-            continue  # try the next address; protocol errors propagate
-    raise Unreachable(f"could not connect to {host}")
+        except aiohttp.ClientConnectorError as exc:
+            last_error = exc  # try the next address; protocol errors propagate
+    raise Unreachable(f"could not connect to {host}") from last_error
