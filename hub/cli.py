@@ -268,8 +268,8 @@ def merchant_platform_secret(
                     session,
                     vault,
                     merchant_id,
-                    platform,
-                    secret.strip(),  # type: ignore[arg-type]
+                    platform,  # type: ignore[arg-type]
+                    secret.strip(),
                 )
                 await session.commit()
                 return True
