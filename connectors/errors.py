@@ -5,6 +5,9 @@ Hierarchy::
 
     ConnectorError                 any failure of a channel call
     ├── RateLimited                wait `retry_after_s` seconds, then send again
+    │   └── QuotaExhausted         a quota of a day or a month is used up, or the channel
+    │                              blocked posting for a while: nothing gets through before
+    │                              `retry_after_s`; the account is fine, hold all its posts
     ├── TransientError             retry with backoff (the request surely did not take effect,
     │                              or the channel has an idempotency key that was used)
     ├── OutcomeUnknown             the request may have taken effect (timeout or disconnect
@@ -29,6 +32,7 @@ __all__ = [
     "Misconfigured",
     "OutcomeUnknown",
     "PermanentError",
+    "QuotaExhausted",
     "RateLimited",
     "TransientError",
 ]
@@ -50,7 +54,14 @@ class RateLimited(ConnectorError):
         self.retry_after_s = max(0.0, float(retry_after_s))
 
     def __repr__(self) -> str:
-        return f"RateLimited(retry_after_s={self.retry_after_s!r}, message={self.message!r})"
+        return (
+            f"{type(self).__name__}(retry_after_s={self.retry_after_s!r}, message={self.message!r})"
+        )
+
+
+class QuotaExhausted(RateLimited):
+    """The channel refuses every post until its quota resets (`retry_after_s` from now) or
+    its temporary block ends; `message` says which, and when, in words for the merchant."""
 
 
 class TransientError(ConnectorError):
@@ -95,6 +106,7 @@ class ErrorKind(StrEnum):
     """The class of a channel error, as written in each channel's error table."""
 
     RATE_LIMITED = "rate_limited"
+    QUOTA_EXHAUSTED = "quota_exhausted"
     TRANSIENT = "transient"
     OUTCOME_UNKNOWN = "outcome_unknown"
     PERMANENT = "permanent"
@@ -104,6 +116,7 @@ class ErrorKind(StrEnum):
 
 ERROR_CLASSES: dict[ErrorKind, type[ConnectorError]] = {
     ErrorKind.RATE_LIMITED: RateLimited,
+    ErrorKind.QUOTA_EXHAUSTED: QuotaExhausted,
     ErrorKind.TRANSIENT: TransientError,
     ErrorKind.OUTCOME_UNKNOWN: OutcomeUnknown,
     ErrorKind.PERMANENT: PermanentError,

@@ -8,6 +8,9 @@ token as the ``access_token`` parameter (in the form body on POST, in the query 
 ``{"error": {"message", "type", "code", "error_subcode", "is_transient", "fbtrace_id"}}``,
 mostly under HTTP 400, throttling included; the numeric ``code`` decides, not the status.
 
+Code 368, a temporary block of the Page, is `QuotaExhausted`: the Page needs no fixing, its
+posts wait a day (`_BLOCKED_WAIT_S`, or longer when the usage headers say so).
+
 Rate limits carry no Retry-After: the hint is ``estimated_time_to_regain_access`` (minutes) in
 ``X-Business-Use-Case-Usage``, which Page tokens fall under. Without it we ask for
 `_DEFAULT_WAIT_S`, a full Platform window being one rolling hour. No idempotency key exists
@@ -28,7 +31,13 @@ from pydantic import Field, SecretStr, field_validator
 from connectors._http import ErrorTable, Reply, classify, parse_retry_after, send
 from connectors.base import Connector, ConnectorConfig, secret_matching
 from connectors.card import Card, PublishResult, RenderedPost
-from connectors.errors import ConnectorError, ErrorKind, Misconfigured, PermanentError
+from connectors.errors import (
+    ConnectorError,
+    ErrorKind,
+    Misconfigured,
+    PermanentError,
+    QuotaExhausted,
+)
 from connectors.limits import ChannelLimits, Markup, Rate, RateScope, TextUnit
 from connectors.registry import register
 
@@ -47,7 +56,7 @@ ERRORS: ErrorTable = {
     "permission_denied": ErrorKind.MISCONFIGURED,  # codes 10 and 200-299
     "invalid_parameter": ErrorKind.PERMANENT,  # code 100
     "access_token_invalid": ErrorKind.AUTH_EXPIRED,  # codes 102 and 190 (any subcode)
-    "temporarily_blocked": ErrorKind.MISCONFIGURED,  # code 368: wait long, alert a person
+    "temporarily_blocked": ErrorKind.QUOTA_EXHAUSTED,  # code 368: hold the Page a day
     "duplicate_content": ErrorKind.PERMANENT,  # code 506
     "link_scrape_failed": ErrorKind.PERMANENT,  # code 1609005
     400: ErrorKind.PERMANENT,
@@ -73,6 +82,9 @@ _CODES: dict[int, str] = {
     1609005: "link_scrape_failed",
 }
 _DEFAULT_WAIT_S = 300.0
+# A 368 block ("temporarily blocked for policies violations") says neither how long it lasts
+# nor when it ends. The Page is not broken: we hold its posts and try again after a day.
+_BLOCKED_WAIT_S = 86_400.0
 _GONE_SUBCODE = 33  # "Object with ID … does not exist": on delete, already gone
 _TOKEN = re.compile(r"^[A-Za-z0-9_.|-]{20,1024}$")
 _MAX_MESSAGE = 63_206  # unconfirmed, widely quoted
@@ -134,6 +146,13 @@ def _error(reply: Reply) -> ConnectorError:
     message = str(error.get("message", ""))[:300]
     if key not in ERRORS and error.get("is_transient") is True:
         key = "unknown_error"
+    if ERRORS.get(key) is ErrorKind.QUOTA_EXHAUSTED:
+        wait_s = max(_BLOCKED_WAIT_S, _wait_hint(reply))
+        return QuotaExhausted(
+            wait_s,
+            f"Facebook temporarily blocked posting (code {code}): {message[:200]}; "
+            f"retrying after {wait_s / 3600:g} h",
+        )
     return classify(
         ERRORS,
         status=reply.status,

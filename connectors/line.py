@@ -6,9 +6,10 @@ it from the share target's idempotency key, so a resend carries the same key). S
 200 ``{"sentMessages": [{"id", "quoteToken"}]}``; a key LINE already accepted answers 409 with
 ``X-Line-Accepted-Request-Id``, which means the original request went through: we return it
 as published. Errors are ``{"message", "details": [{"message", "property"}]}``; 429 is either
-the monthly message quota ("You have reached your monthly limit.": no retry until the plan or
-the month changes → `Misconfigured`) or rate limiting (retry after a second: limits are per
-second). Push messages cannot be retracted: `limits.can_delete` is false.
+the monthly message quota ("You have reached your monthly limit.": nothing gets through until
+the month changes → `QuotaExhausted` until then, see `quota_resets_at`) or rate limiting
+(retry after a second: limits are per second). Push messages cannot be retracted:
+`limits.can_delete` is false.
 
 The bubble shows the image (HTTPS only), title, price and description, and a button to the
 tracked link; the merchant's template shapes ``altText`` (≤ 1500 characters), the text shown in
@@ -20,6 +21,8 @@ from __future__ import annotations
 import copy
 import re
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -30,15 +33,15 @@ from connectors._template import card_fields
 from connectors._text import fit
 from connectors.base import Connector, ConnectorConfig, secret_matching
 from connectors.card import Card, PublishResult, RenderedPost
-from connectors.errors import ErrorKind, PermanentError
+from connectors.errors import ErrorKind, PermanentError, QuotaExhausted
 from connectors.limits import ChannelLimits, Markup, Rate, TextUnit
 from connectors.registry import register
 
-__all__ = ["ERRORS", "LineConfig", "LineConnector", "retry_key"]
+__all__ = ["ERRORS", "LineConfig", "LineConnector", "quota_resets_at", "retry_key"]
 
 # Message phrases (normalised by `code_of`) first, then HTTP statuses.
 ERRORS: ErrorTable = {
-    "monthly_limit": ErrorKind.MISCONFIGURED,  # 429 "You have reached your monthly limit."
+    "monthly_limit": ErrorKind.QUOTA_EXHAUSTED,  # 429 "You have reached your monthly limit."
     "invalid_retry_key": ErrorKind.PERMANENT,  # 400 on a malformed X-Line-Retry-Key
     400: ErrorKind.PERMANENT,
     401: ErrorKind.AUTH_EXPIRED,
@@ -54,12 +57,42 @@ _MAX_ALT = 1500
 _MAX_URI = 1000
 _MAX_IMAGE_URL = 2000
 _TOKEN = re.compile(r"^[A-Za-z0-9+/=_.-]{20,400}$")
+# LINE's documents do not say in which time zone the monthly message quota resets. LINE is a
+# Japanese service, so we take the start of the next month in Japan time (UTC+9, no DST).
+_QUOTA_ZONE = timezone(timedelta(hours=9), "JST")
 _NAMESPACE = uuid.UUID("6f1c1d8e-5a0e-4c35-9a43-2c7b3a2d9e51")  # retry keys of this hub
 
 
 def retry_key(idempotency_key: str) -> str:
     """The ``X-Line-Retry-Key`` for a share target: a UUID stable for its idempotency key."""
     return str(uuid.uuid5(_NAMESPACE, idempotency_key))
+
+
+def quota_resets_at(now: datetime) -> datetime:
+    """When the monthly message quota in force at `now` (aware) resets: the first day of the
+    next month, 00:00 Japan time."""
+    local = now.astimezone(_QUOTA_ZONE)
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    return datetime(year, month, 1, tzinfo=_QUOTA_ZONE)
+
+
+def _channel_now(reply: Reply) -> datetime:
+    """The channel's clock (its ``Date`` header), which decides when its month ends; ours when
+    it sends none we can read."""
+    try:
+        sent = parsedate_to_datetime(reply.header("Date") or "")
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
+    return sent if sent.tzinfo is not None else sent.replace(tzinfo=UTC)
+
+
+def _quota_exhausted(reply: Reply) -> QuotaExhausted:
+    now = _channel_now(reply)
+    resets = quota_resets_at(now)
+    return QuotaExhausted(
+        (resets - now).total_seconds(),
+        f"LINE monthly message limit reached; resumes {resets:%Y-%m-%d %H:%M} JST",
+    )
 
 
 class LineConfig(ConnectorConfig):
@@ -93,11 +126,14 @@ def _error(reply: Reply, *, retry_safe: bool) -> Exception:
     if isinstance(details, list) and details and isinstance(details[0], dict):
         first = details[0]
         message = f"{message}: {first.get('property', '')} {first.get('message', '')}".strip()
+    code = _message_code(message)
+    if code == "monthly_limit":
+        return _quota_exhausted(reply)
     hint = parse_retry_after(reply.header("Retry-After"))
     return classify(
         ERRORS,
         status=reply.status,
-        code=_message_code(message),
+        code=code,
         message=message[:300],
         retry_after_s=hint if hint else _RATE_WAIT_S,
         retry_safe=retry_safe,

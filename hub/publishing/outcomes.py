@@ -6,6 +6,10 @@ owner (a worker whose lease was taken over records nothing but a post it knows e
 - success → ``published`` with the remote id and URL;
 - `RateLimited` → ``retrying`` at now + Retry-After, and the account's shared bucket blocked
   for as long, so every worker waits;
+- `QuotaExhausted` (a quota used up until it resets, a temporary block) → ``deferred`` until
+  then with the channel's reason, and so are the account's other waiting targets due earlier;
+  its bucket is blocked for as long with that reason, so no call is made meanwhile. The
+  account stays active: publishing resumes by itself;
 - `TransientError` → ``retrying`` with exponential backoff and jitter, ``failed`` after
   ``publishing.max_attempts``;
 - `OutcomeUnknown` → resend with the same idempotency key when the channel honours one
@@ -28,11 +32,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import connectors
 from connectors import RenderedPost
+from connectors.errors import QuotaExhausted
 from hub.channels.accounts import AccountConfig
 from hub.publishing import gate
 from hub.publishing.evergreen import settle_share
 from hub.publishing.ratelimit import RateLimiter, RedisLimiter, local_limiter
-from hub.publishing.states import PAUSED, TargetState, move, pause_account
+from hub.publishing.states import PAUSED, TargetState, hold_account, move, pause_account
 from hub.storage.models import ChannelAccount, ShareTarget
 from hub.storage.types import utcnow
 from hub.tasks.context import TaskContext
@@ -93,13 +98,10 @@ async def send(
     lease: dict[str, Any] = {"allowed_from": {S.PUBLISHING}, "lease_owner": owner}
     try:
         result = await cfg.connector.publish(post, cfg.config, ctx.http, idempotency_key=key)
+    except QuotaExhausted as exc:
+        return await _quota_exhausted(ctx, cfg, tid, exc, lease)
     except connectors.RateLimited as exc:
-        bucket = gate.bucket(
-            cfg.connector, cfg.account_id, gate.rules_for(ctx.settings, cfg.kind, cfg.policy)
-        )
-        await limiter(ctx).block(
-            bucket.key if bucket else f"acct:{cfg.account_id}", exc.retry_after_s
-        )
+        await limiter(ctx).block(_bucket_key(ctx, cfg), exc.retry_after_s)
         due = utcnow() + timedelta(seconds=max(exc.retry_after_s, 1.0))
         return await finish(
             ctx,
@@ -165,6 +167,46 @@ async def send(
             ctx, tid, S.RETRYING, f"error: {exc.message}", due_at=due, enqueued_at=None, **lease
         )
     return await _published(ctx, tid, owner, result.remote_id, result.remote_url)
+
+
+def _bucket_key(ctx: TaskContext, cfg: AccountConfig) -> str:
+    rules = gate.rules_for(ctx.settings, cfg.kind, cfg.policy)
+    bucket = gate.bucket(cfg.connector, cfg.account_id, rules)
+    return bucket.key if bucket else f"acct:{cfg.account_id}"
+
+
+async def _quota_exhausted(
+    ctx: TaskContext, cfg: AccountConfig, tid: int, exc: QuotaExhausted, lease: dict[str, Any]
+) -> Outcome:
+    why = f"quota: {exc.message}"
+    now = utcnow()
+    until = now + timedelta(seconds=max(exc.retry_after_s, 1.0))
+    key = _bucket_key(ctx, cfg)
+    if key == f"acct:{cfg.account_id}":  # never a bucket the channel's other accounts share
+        await limiter(ctx).block(key, exc.retry_after_s, why)
+    details = {"resumes_at": until.isoformat()}
+    async with ctx.sessions() as session:
+        await move(
+            session,
+            tid,
+            S.DEFERRED,
+            reason=why,
+            details=details,
+            now=now,
+            due_at=until,
+            enqueued_at=None,
+            **lease,
+        )
+        held = await hold_account(session, cfg.account_id, why, until, now=now)
+        await session.commit()
+    log.warning(
+        "quota_exhausted",
+        channel_account_id=cfg.account_id,
+        target_id=tid,
+        resumes_at=until.isoformat(),
+        held=held,
+    )
+    return Outcome(tid, S.DEFERRED.value, why)
 
 
 async def _published(

@@ -61,6 +61,7 @@ from hub.tasks.context import TaskContext
 __all__ = ["Outcome", "publish_target"]
 
 S = TargetState
+_MAX_JITTER_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,13 +230,17 @@ async def _take_token(
         if grant.wait_s > 0:
             await asyncio.sleep(grant.wait_s)
         return grant.wait_s
-    due = utcnow() + timedelta(seconds=grant.wait_s * random.uniform(1.0, 2.0))
+    # Jitter spreads the waiting workers: up to the wait again, but at most a minute (a block
+    # until a monthly quota resets must not stretch to twice as long).
+    jitter_s = random.uniform(0.0, min(grant.wait_s, _MAX_JITTER_S))
+    due = utcnow() + timedelta(seconds=grant.wait_s + jitter_s)
+    why = grant.reason or "rate_limit: waiting for a token"
     async with ctx.sessions() as session:
         if state is S.DEFERRED:  # already waiting on the bucket: only the time moves
             await session.execute(
                 update(ShareTarget)
                 .where(ShareTarget.id == target_id, ShareTarget.state == S.DEFERRED.value)
-                .values(due_at=due, enqueued_at=None, reason="rate_limit: waiting for a token")
+                .values(due_at=due, enqueued_at=None, reason=why)
                 .execution_options(synchronize_session=False)
             )
         else:
@@ -243,14 +248,14 @@ async def _take_token(
                 session,
                 target_id,
                 S.DEFERRED,
-                reason="rate_limit: waiting for a token",
+                reason=why,
                 allowed_from=WAITING,
                 due_at=due,
                 enqueued_at=None,
                 details={"wait_s": round(grant.wait_s, 3)},
             )
         await session.commit()
-    return Outcome(target_id, S.DEFERRED.value, "rate_limit")
+    return Outcome(target_id, S.DEFERRED.value, why)
 
 
 async def _defer(

@@ -5,7 +5,8 @@ the Redis server's own clock so workers on several machines agree); the embedded
 where one process is the whole deployment, keeps its buckets in that process. A bucket holds
 at most `burst` tokens and gains `count / window_s` per second; a call takes one token or
 learns how long to wait. A channel's 429 `block`s the bucket for its Retry-After, so every
-worker waits, not only the one that was told.
+worker waits, not only the one that was told; a block may carry the channel's reason (a quota
+used up until the month ends), which each refused caller gets back.
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ class Bucket:
 @dataclass(frozen=True, slots=True)
 class Grant:
     """`reserved`: a token is yours after sleeping `wait_s`; else none was taken and the
-    next one is `wait_s` away."""
+    next one is `wait_s` away (`reason`: why, when the bucket is blocked with one)."""
 
     reserved: bool
     wait_s: float
+    reason: str | None = None
 
 
 class RateLimiter(Protocol):
@@ -48,8 +50,8 @@ class RateLimiter(Protocol):
         """Reserve the next token if it comes within `max_wait_s` (tokens may go negative:
         later callers queue behind the reservations)."""
 
-    async def block(self, key: str, seconds: float) -> None:
-        """Nobody takes a token of `key` for `seconds` (the channel said so)."""
+    async def block(self, key: str, seconds: float, reason: str | None = None) -> None:
+        """Nobody takes a token of `key` for `seconds` (the channel said so, for `reason`)."""
 
 
 _ACQUIRE = """
@@ -57,11 +59,11 @@ local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
 local rate, burst, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local max_wait = tonumber(ARGV[4])
-local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'blocked')
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'blocked', 'why')
 local tokens = tonumber(b[1]) or burst
 local ts = tonumber(b[2]) or now
 local blocked = tonumber(b[3]) or 0
-if now < blocked then return {0, tostring(blocked - now)} end
+if now < blocked then return {0, tostring(blocked - now), b[4] or ''} end
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
 local wait = 0
 if tokens < 1 then wait = (1 - tokens) / rate end
@@ -81,7 +83,8 @@ local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
 local until_ = now + tonumber(ARGV[1])
 local current = tonumber(redis.call('HGET', KEYS[1], 'blocked')) or 0
 if until_ > current then
-  redis.call('HSET', KEYS[1], 'blocked', tostring(until_), 'tokens', '0', 'ts', tostring(until_))
+  redis.call('HSET', KEYS[1], 'blocked', tostring(until_), 'tokens', '0', 'ts', tostring(until_),
+             'why', ARGV[2])
 end
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1])) + 3600)
 return 1
@@ -98,14 +101,16 @@ class RedisLimiter:
 
     async def acquire(self, bucket: Bucket, max_wait_s: float = 0.0) -> Grant:
         ttl = max(60, int(bucket.window_s * 4))
-        reserved, wait = await self._acquire(
+        reserved, wait, *extra = await self._acquire(
             keys=[f"hub:rate:{bucket.key}"],
             args=[bucket.per_s, bucket.burst, ttl, max(0.0, max_wait_s)],
         )
-        return Grant(bool(int(reserved)), float(wait))
+        why = extra[0] if extra else b""
+        reason = why.decode() if isinstance(why, bytes) else str(why)
+        return Grant(bool(int(reserved)), float(wait), reason or None)
 
-    async def block(self, key: str, seconds: float) -> None:
-        await self._block(keys=[f"hub:rate:{key}"], args=[max(0.0, seconds)])
+    async def block(self, key: str, seconds: float, reason: str | None = None) -> None:
+        await self._block(keys=[f"hub:rate:{key}"], args=[max(0.0, seconds), reason or ""])
 
 
 class LocalLimiter:
@@ -115,12 +120,13 @@ class LocalLimiter:
         # key -> (tokens, last update, blocked until); no await inside a method, so one
         # event loop needs no lock.
         self._state: dict[str, tuple[float, float, float]] = {}
+        self._why: dict[str, str] = {}
 
     async def acquire(self, bucket: Bucket, max_wait_s: float = 0.0) -> Grant:
         now = time.monotonic()
         tokens, ts, blocked = self._state.get(bucket.key, (float(bucket.burst), now, 0.0))
         if now < blocked:
-            return Grant(False, blocked - now)
+            return Grant(False, blocked - now, self._why.get(bucket.key) or None)
         tokens = min(float(bucket.burst), tokens + max(0.0, now - ts) * bucket.per_s)
         wait = 0.0 if tokens >= 1 else (1 - tokens) / bucket.per_s
         reserved = wait <= max_wait_s
@@ -129,11 +135,12 @@ class LocalLimiter:
         self._state[bucket.key] = (tokens, now, blocked)
         return Grant(reserved, wait)
 
-    async def block(self, key: str, seconds: float) -> None:
+    async def block(self, key: str, seconds: float, reason: str | None = None) -> None:
         until = time.monotonic() + max(0.0, seconds)
         _, _, blocked = self._state.get(key, (0.0, until, 0.0))
         if until > blocked:
             self._state[key] = (0.0, until, until)
+            self._why[key] = reason or ""
 
 
 # The embedded profile's buckets, one set per database session factory (that is, per running

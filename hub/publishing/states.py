@@ -35,6 +35,7 @@ __all__ = [
     "InvalidTransition",
     "TargetState",
     "claim",
+    "hold_account",
     "move",
     "pause_account",
     "resume_account",
@@ -218,6 +219,43 @@ async def pause_account(
             reason=f"{PAUSED}: {why}",
             allowed_from=WAITING,
             now=now,
+        ):
+            moved += 1
+    return moved
+
+
+async def hold_account(
+    session: AsyncSession,
+    account_id: int,
+    why: str,
+    until: datetime,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """Defer every waiting target of an account due before `until` to then (the channel takes
+    no post before: a quota used up, a temporary block). The account itself stays active, and
+    targets paused for it (`pause_account`) stay paused."""
+    now = now or utcnow()
+    ids = await session.scalars(
+        select(ShareTarget.id).where(
+            ShareTarget.channel_account_id == account_id,
+            ShareTarget.state.in_([s.value for s in WAITING]),
+            ShareTarget.due_at < until,
+            or_(ShareTarget.reason.is_(None), ShareTarget.reason.not_like(f"{PAUSED}:%")),
+        )
+    )
+    moved = 0
+    for target_id in list(ids):
+        if await move(
+            session,
+            target_id,
+            S.DEFERRED,
+            reason=why,
+            allowed_from=WAITING,
+            now=now,
+            due_at=until,
+            enqueued_at=None,
+            details={"resumes_at": until.isoformat()},
         ):
             moved += 1
     return moved

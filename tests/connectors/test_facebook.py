@@ -9,6 +9,7 @@ import pytest
 
 from connectors import AuthExpired, Misconfigured, PermanentError, RateLimited, TransientError
 from connectors._http import Reply
+from connectors.errors import QuotaExhausted
 from connectors.facebook import _error, error_key
 from tests.connectors.conftest import LINK, Channel, make_card
 from tests.contract import facebook as fb
@@ -128,8 +129,26 @@ def test_codes_map_to_kinds() -> None:
     assert isinstance(unknown_transient, TransientError)
     unknown = _error(_reply({"code": 9999, "message": "x"}))
     assert isinstance(unknown, PermanentError) and unknown.code == "graph_9999"
-    blocked = _error(_reply({"code": 368, "message": "blocked"}))
-    assert isinstance(blocked, Misconfigured) and blocked.code == "temporarily_blocked"
+
+
+async def test_a_temporary_block_holds_the_page_for_a_day(channel: Channel) -> None:
+    channel.state.fail_next.append("temporarily_blocked")
+    with pytest.raises(QuotaExhausted) as info:
+        await channel.connector.publish(
+            channel.connector.render(make_card(), LINK), channel.config, channel.session
+        )
+    blocked = info.value
+    assert not isinstance(blocked, PermanentError) and isinstance(blocked, RateLimited)
+    assert blocked.retry_after_s == 86_400.0
+    assert blocked.message.startswith("Facebook temporarily blocked posting (code 368): ")
+    assert "misusing this feature" in blocked.message and blocked.message.endswith("24 h")
+    # A longer wait in the usage headers wins over the day.
+    usage = {fb.PAGE_ID: [{"type": "pages", "estimated_time_to_regain_access": 2880}]}
+    longer = _error(
+        _reply({"code": 368, "message": "x"}, {"X-Business-Use-Case-Usage": json.dumps(usage)})
+    )
+    assert isinstance(longer, QuotaExhausted) and longer.retry_after_s == 2 * 86_400.0
+    assert longer.message.endswith("retrying after 48 h")
 
 
 def test_rate_limit_without_a_hint_waits_the_default() -> None:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import pytest
 
-from connectors import AuthExpired, Misconfigured, OutcomeUnknown, PermanentError, RateLimited
-from connectors.line import retry_key
+import connectors
+from connectors import AuthExpired, OutcomeUnknown, PermanentError, RateLimited
+from connectors.errors import QuotaExhausted
+from connectors.line import quota_resets_at, retry_key
 from tests.connectors.conftest import LINK, Channel, make_card
 from tests.contract import line as ln
+from tests.contract._server import ContractState, serve
 
 KIND = "line"
 KEY = "share-7.account-3"
@@ -78,16 +83,65 @@ async def test_timeout_with_a_key_is_safe_to_resend(channel: Channel) -> None:
     assert "X-Line-Retry-Key" not in channel.state.requests[-1].headers
 
 
-async def test_monthly_limit_is_not_a_rate_limit(channel: Channel) -> None:
+async def test_monthly_limit_holds_posts_until_the_month_ends_in_japan(channel: Channel) -> None:
     post = channel.connector.render(make_card(), LINK)
     channel.state.fail_next.append("monthly_limit")
-    with pytest.raises(Misconfigured) as info:
+    before = datetime.now(UTC)
+    with pytest.raises(QuotaExhausted) as info:
         await channel.connector.publish(post, channel.config, channel.session)
-    assert info.value.code == "monthly_limit"
+    after = datetime.now(UTC)
+    # Not a broken account: a rate limit lasting until the quota resets.
+    assert not isinstance(info.value, PermanentError) and isinstance(info.value, RateLimited)
+    resets = quota_resets_at(after)
+    assert resets.utcoffset() == timedelta(hours=9) and (resets.day, resets.hour) == (1, 0)
+    waited = before + timedelta(seconds=info.value.retry_after_s)
+    assert abs(waited - resets) < timedelta(seconds=3)
+    assert info.value.message == (
+        f"LINE monthly message limit reached; resumes {resets:%Y-%m-%d %H:%M} JST"
+    )
     channel.state.fail_next.append(429)
     with pytest.raises(RateLimited) as limited:
         await channel.connector.publish(post, channel.config, channel.session)
-    assert limited.value.retry_after_s == 1.0
+    assert type(limited.value) is RateLimited and limited.value.retry_after_s == 1.0
+
+
+@pytest.mark.parametrize(
+    ("now", "resets"),
+    [
+        ("2026-11-25T10:00:00+00:00", "2026-12-01T00:00:00+09:00"),
+        ("2026-11-30T14:59:59+00:00", "2026-12-01T00:00:00+09:00"),  # 23:59:59 in Tokyo
+        ("2026-11-30T15:00:00+00:00", "2027-01-01T00:00:00+09:00"),  # already December there
+        ("2026-12-31T16:00:00+00:00", "2027-02-01T00:00:00+09:00"),
+        ("2027-01-31T23:30:00-08:00", "2027-03-01T00:00:00+09:00"),  # February in Tokyo
+    ],
+)
+def test_quota_resets_on_the_first_of_the_next_month_in_japan(now: str, resets: str) -> None:
+    assert quota_resets_at(datetime.fromisoformat(now)) == datetime.fromisoformat(resets)
+
+
+async def test_quota_reset_is_counted_on_the_channels_clock(
+    session: aiohttp.ClientSession,
+) -> None:
+    """LINE's Date header, not our clock, says how long is left of its month."""
+    state = ContractState()
+    boundary = quota_resets_at(datetime.now(UTC))
+    quota = ln.MonthlyQuota(limit=1)
+    quota.clock_offset_s = (boundary - datetime.now(UTC)).total_seconds() - 30.0
+    quota.exhaust()
+    connector = connectors.get(KIND)
+    async with serve(ln.create_app(state, quota)) as url:
+        config = connector.parse_config(
+            {"channel_access_token": ln.TOKEN, "to": ln.USER_ID, "base_url": url}
+        )
+        post = connector.render(make_card(), LINK)
+        with pytest.raises(QuotaExhausted) as info:
+            await connector.publish(post, config, session)
+        assert 27.0 <= info.value.retry_after_s <= 31.0
+        assert f"resumes {boundary:%Y-%m-%d} 00:00 JST" in info.value.message
+        assert state.posts == {}
+        quota.clock_offset_s += 31.0  # the server's month turned: a fresh quota
+        await connector.publish(post, config, session)
+        assert len(state.posts) == 1
 
 
 async def test_push_messages_cannot_be_retracted(channel: Channel) -> None:

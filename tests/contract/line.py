@@ -6,14 +6,19 @@ destination, 1-5 message objects (text ≤ 5000; image and flex URLs HTTPS ≤ 2
 in hex form). Honours the retry key: a key already accepted answers 409 with
 ``X-Line-Accepted-Request-Id`` naming the original request and the original ``sentMessages``,
 and sends nothing again. Errors use ``{"message", "details"}``; 429 is either the monthly
-limit or rate limiting.
+limit or rate limiting. With a `MonthlyQuota`, pushes count against a number of messages per
+calendar month in Japan time, and every reply's ``Date`` header is the server's clock, which a
+test may set running ahead of ours (to just before a month ends).
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import format_datetime
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +32,40 @@ UNKNOWN_USER_ID = "U" + "0" * 32
 _TO = re.compile(r"^[UCR][0-9a-f]{32}$")
 _RETRY_KEY = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MONTHLY_LIMIT = "You have reached your monthly limit."
+JST = timezone(timedelta(hours=9), "JST")
+
+
+@dataclass
+class MonthlyQuota:
+    """`limit` messages per calendar month in Japan time (``None``: unlimited), counted on the
+    server's clock, which runs `clock_offset_s` ahead of ours."""
+
+    limit: int | None = None
+    clock_offset_s: float = 0.0
+    used: dict[str, int] = field(default_factory=dict)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.clock_offset_s)
+
+    def month(self) -> str:
+        return self.now().astimezone(JST).strftime("%Y-%m")
+
+    def exhaust(self) -> None:
+        """This month's messages are all sent."""
+        self.used[self.month()] = self.limit or 0
+
+    def take(self, count: int) -> bool:
+        """Count `count` messages against this month, or refuse them all."""
+        if self.limit is None:
+            return True
+        month = self.month()
+        if self.used.get(month, 0) + count > self.limit:
+            return False
+        self.used[month] = self.used.get(month, 0) + count
+        return True
+
+
+QUOTA = web.AppKey("line_quota", MonthlyQuota)
 
 
 def _fail(status: int, message: str, *details: tuple[str, str]) -> web.Response:
@@ -159,6 +198,8 @@ async def _push(request: web.Request) -> web.Response:
         return _fail(400, "Failed to send messages")
     if state.retry_after(body["to"]) is not None:
         return ERROR_REPLIES[429]()
+    if not request.app[QUOTA].take(len(body["messages"])):
+        return ERROR_REPLIES["monthly_limit"]()
     request_id = str(uuid.uuid4())
     sent = []
     for message in body["messages"]:
@@ -185,8 +226,19 @@ async def _info(request: web.Request) -> web.Response:
     )
 
 
-def create_app(state: ContractState) -> web.Application:
+@web.middleware
+async def _server_date(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers["Date"] = format_datetime(request.app[QUOTA].now(), usegmt=True)
+    return response
+
+
+def create_app(state: ContractState, quota: MonthlyQuota | None = None) -> web.Application:
     app = make_app(state, ERROR_REPLIES)
+    app[QUOTA] = quota or MonthlyQuota()
+    app.middlewares.insert(0, _server_date)
     app.router.add_post("/v2/bot/message/push", _push)
     app.router.add_get("/v2/bot/info", _info)
     return app

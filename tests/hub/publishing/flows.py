@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from connectors.line import quota_resets_at
 from tests.hub.publishing.scenarios import Hub, transitions
 
 Flow = Callable[[Hub], Awaitable[None]]
@@ -190,6 +191,59 @@ async def shared_rate_limit_spaces_calls(hub: Hub) -> None:
     assert (times[-1] - times[0]).total_seconds() >= 2.2
 
 
+async def line_monthly_limit_holds_the_account_until_the_month_ends(hub: Hub) -> None:
+    account = await hub.channel("line")
+    soon = await hub.share(await hub.product(), [account], at=_in(60))
+    hub.channels.line_quota.limit = 1
+    hub.channels.line_quota.exhaust()
+    share = await hub.share(await hub.product(), [account])
+    held = (await hub.wait(share["id"], {"deferred"}))["targets"][0]
+    resets = quota_resets_at(datetime.now(UTC))
+    why = f"quota: LINE monthly message limit reached; resumes {resets:%Y-%m-%d %H:%M} JST"
+    assert held["reason"] == why
+    assert abs(_when(held, "due_at") - resets) < timedelta(seconds=5)
+    assert held["events"][-1]["details"]["resumes_at"]
+    # Not a broken account: it stays active, nothing failed, nobody has to fix it.
+    assert (await hub.call("GET", f"/channels/{account}"))["status"] == "active"
+    # Its other waiting targets wait for the reset too, without calling LINE again.
+    other = (await hub.get(soon["id"]))["targets"][0]
+    assert other["state"] == "deferred" and other["reason"] == why
+    assert abs(_when(other, "due_at") - resets) < timedelta(seconds=5)
+    pushes = len(hub.channels.line.requests)
+    later = await hub.share(await hub.product(), [account])
+    waiting = (await hub.wait(later["id"], {"deferred"}))["targets"][0]
+    assert waiting["reason"] == why
+    due = _when(waiting, "due_at")
+    assert resets - timedelta(seconds=5) <= due <= resets + timedelta(seconds=65)
+    await asyncio.sleep(1.0)
+    assert len(hub.channels.line.requests) == pushes and hub.channels.line.posts == {}
+
+
+async def line_quota_resumes_by_itself_when_the_month_turns(hub: Hub) -> None:
+    account = await hub.channel("line")
+    quota = hub.channels.line_quota
+    boundary = quota_resets_at(datetime.now(UTC))
+    # LINE's clock (its Date header) reads 6 s before its month ends; this month is used up.
+    quota.clock_offset_s = (boundary - datetime.now(UTC)).total_seconds() - 6.0
+    quota.limit = 1
+    quota.exhaust()
+    resumes = boundary - timedelta(seconds=quota.clock_offset_s)  # on our clock
+    share = await hub.share(await hub.product(), [account])
+    held = (await hub.wait(share["id"], {"deferred", "published"}))["targets"][0]
+    assert held["state"] == "deferred", held
+    assert held["reason"] == (
+        f"quota: LINE monthly message limit reached; resumes {boundary:%Y-%m-%d %H:%M} JST"
+    )
+    assert abs(_when(held, "due_at") - resumes) < timedelta(seconds=2)
+    assert (await hub.call("GET", f"/channels/{account}"))["status"] == "active"
+    assert hub.channels.line.posts == {}
+    done = (await hub.wait(share["id"], timeout_s=40))["targets"][0]
+    assert done["state"] == "published", done
+    assert _when(done, "published_at") >= resumes - timedelta(seconds=1)
+    assert transitions(done)[-3:] == ["deferred", "publishing", "published"]
+    assert len(hub.channels.line.posts) == 1 and quota.used[quota.month()] == 1
+
+
 def _in(seconds: float) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
 
@@ -215,5 +269,7 @@ FLOWS: dict[str, Flow] = {
         outcome_unknown_waits_for_the_merchant,
         webhook_timeout_resends_with_the_same_key,
         shared_rate_limit_spaces_calls,
+        line_monthly_limit_holds_the_account_until_the_month_ends,
+        line_quota_resumes_by_itself_when_the_month_turns,
     )
 }

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from tests.contract import discord as dc
+from tests.contract import line as ln
 from tests.contract import telegram as tg
 from tests.contract import webhook as wh
 from tests.contract._server import ContractState, serve
@@ -40,11 +41,14 @@ SETTLED = {"published", "failed", "cancelled", "retracted", "unknown"}
 
 @dataclass
 class Channels:
-    """Contract servers for Telegram, Discord and a signed-webhook receiver."""
+    """Contract servers for Telegram, Discord, a signed-webhook receiver and LINE (with its
+    monthly message quota and clock)."""
 
     tg: ContractState = field(default_factory=ContractState)
     dc: ContractState = field(default_factory=ContractState)
     wh: ContractState = field(default_factory=ContractState)
+    line: ContractState = field(default_factory=ContractState)
+    line_quota: ln.MonthlyQuota = field(default_factory=ln.MonthlyQuota)
     urls: dict[str, str] = field(default_factory=dict)
     # Answer slowly *after* the post was stored (the worker can die in between).
     slow_after_post_s: dict[str, float] = field(default_factory=dict)
@@ -66,12 +70,13 @@ def _slow_after(channels: Channels, kind: str) -> Any:
 async def contract_servers() -> AsyncIterator[Channels]:
     channels = Channels()
     async with AsyncExitStack() as stack:
-        for kind, module, state in (
-            ("telegram", tg, channels.tg),
-            ("discord", dc, channels.dc),
-            ("webhook", wh, channels.wh),
-        ):
-            app = module.create_app(state)
+        apps: dict[str, web.Application] = {
+            "telegram": tg.create_app(channels.tg),
+            "discord": dc.create_app(channels.dc),
+            "webhook": wh.create_app(channels.wh),
+            "line": ln.create_app(channels.line, channels.line_quota),
+        }
+        for kind, app in apps.items():
             app.middlewares.append(_slow_after(channels, kind))
             channels.urls[kind] = await stack.enter_async_context(serve(app))
         yield channels
@@ -108,6 +113,8 @@ class Hub:
             return {"token": tg.TOKEN, "chat_id": tg.CHANNEL_ID, "base_url": url, **extra}
         if kind == "discord":
             return {"webhook_url": dc.webhook_url(), "base_url": url, **extra}
+        if kind == "line":
+            return {"channel_access_token": ln.TOKEN, "to": ln.USER_ID, "base_url": url, **extra}
         return {"url": f"{url}{wh.PATH}", "secret": wh.SECRET, **extra}
 
     async def channel(

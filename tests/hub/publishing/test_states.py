@@ -121,3 +121,26 @@ async def test_redis_bucket_is_shared_by_every_client(redis_url: str) -> None:
     finally:
         for client in clients:
             await client.aclose()
+
+
+@pytest.mark.parametrize("store", ["local", "redis"])
+async def test_a_block_tells_each_refused_caller_why(store: str, request: Any) -> None:
+    client = Redis.from_url(request.getfixturevalue("redis_url")) if store == "redis" else None
+    try:
+        limiter = RedisLimiter(client) if client is not None else LocalLimiter()
+        bucket = Bucket("quota", count=5, window_s=1.0, burst=1)
+        why = "quota: LINE monthly message limit reached; resumes 2026-12-01 00:00 JST"
+        await limiter.block("quota", 30.0, why)
+        first = await limiter.acquire(bucket, max_wait_s=10.0)
+        assert not first.reserved and 29.0 < first.wait_s <= 30.0 and first.reason == why
+        await limiter.block("quota", 5.0, "shorter")  # a shorter block changes nothing
+        again = await limiter.acquire(bucket, max_wait_s=10.0)
+        assert again.reason == why and again.wait_s > 28.0
+        await limiter.block("other", 2.0)  # a plain 429 names no reason
+        plain = await limiter.acquire(Bucket("other", count=5, window_s=1.0), max_wait_s=0.0)
+        assert not plain.reserved and plain.reason is None
+        free = await limiter.acquire(Bucket("free", count=5, window_s=1.0), max_wait_s=0.0)
+        assert free.reserved and free.reason is None
+    finally:
+        if client is not None:
+            await client.aclose()
