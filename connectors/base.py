@@ -121,6 +121,13 @@ class Connector(ABC, Generic[ConfigT]):
 
     # --- shared helpers -----------------------------------------------------------------
 
+    def render_for(
+        self, config: ConfigT, card: Card, link: str, template: str | None = None
+    ) -> RenderedPost:
+        """`render` for one account. A connector whose limits depend on the account (a
+        Mastodon instance's own character limit) overrides it; the others render as usual."""
+        return self.render(card, link, template)
+
     def with_media(self, media: MediaPolicy) -> Self:
         """This connector downloading product images under `media` (the hub's settings)."""
         bound = copy.copy(self)

@@ -170,6 +170,11 @@ class MastodonConnector(Connector[MastodonConfig]):
     def render(self, card: Card, link: str, template: str | None = None) -> RenderedPost:
         return self.render_within(card, link, self.limits.max_text, template)
 
+    def render_for(
+        self, config: MastodonConfig, card: Card, link: str, template: str | None = None
+    ) -> RenderedPost:
+        return self.render_within(card, link, config.max_characters, template)
+
     def render_within(
         self, card: Card, link: str, max_characters: int, template: str | None = None
     ) -> RenderedPost:

@@ -168,8 +168,8 @@ async def publish_target(ctx: TaskContext, target_id: int) -> Outcome:
     overrides = share.text_overrides or {}
     template = overrides.get(str(account.id)) or overrides.get(account.kind)
     try:
-        post = cfg.connector.render(
-            _card(loaded.product), urls.get(target_id) or loaded.product.url, template
+        post = cfg.connector.render_for(
+            cfg.config, _card(loaded.product), urls.get(target_id) or loaded.product.url, template
         )
     except ValueError as exc:
         return await finish(ctx, target_id, S.FAILED, f"render: {exc}")

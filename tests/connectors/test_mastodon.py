@@ -187,6 +187,15 @@ async def test_server_rejects_what_exceeds_its_own_limit(channel: Channel) -> No
     assert wrong.value.code == "max_characters_above_instance_limit"
 
 
+def test_an_account_renders_within_its_instance_limit(channel: Channel) -> None:
+    card = make_card(description="long words " * 200)
+    roomy = channel.connector.render_for(channel.config_with(max_characters=1000), card, LINK)
+    default = channel.connector.render_for(channel.config, card, LINK)
+    assert 500 < status_length(roomy.text) <= 1000
+    assert status_length(default.text) <= 500
+    assert LINK in roomy.text and LINK in default.text
+
+
 async def test_rate_limit_reads_x_ratelimit_reset(channel: Channel) -> None:
     channel.state.rate = (1, 40.0)
     post = channel.connector.render(make_card(), LINK)
