@@ -5,7 +5,8 @@ lookup for the link, one for the user agent, a few string operations, one tuple 
 the sink's batch. Tuned against ``bench/edge.py``; keep new work off this path.
 
 The route is a catch-all for one path segment, so :func:`add_edge_routes` must be the last
-route registered on the root app.
+route registered on the root app. ``hub serve`` also answers those requests before routing
+(:func:`edge_first`): the route is the way in for anything that serves the app without it.
 """
 
 from __future__ import annotations
@@ -207,8 +208,8 @@ def outside_edge(*middlewares: Middleware) -> Middleware:
     """The root app's middlewares as one, applied to every route but the edge's.
 
     Request ids, JSON errors and body limits are for the API; the edge answers with its own
-    pages, takes no body, and its budget (about 13 µs of CPU per redirect) is smaller than
-    what those three cost together.
+    pages, takes no body, and a redirect's whole budget is smaller than what those three
+    cost together.
     """
 
     @web.middleware
