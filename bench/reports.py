@@ -408,6 +408,13 @@ async def run(url: str, merchant_id: int, tz: str, warmup: int, repeat: int) -> 
     )
     engine = create_engine(settings.database)
     await upgrade(engine)
+    # A rollup just filled by a migration is vacuumed and analyzed as autovacuum soon would.
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        for table in ("credit_days", "credit_product_days", "credit_link_days"):
+            await conn.execute(f"VACUUM ANALYZE {table}")
+    finally:
+        await conn.close()
     async with session_factory(engine)() as session:
         issued = await create_api_key(session, merchant_id, name="bench", scopes=[Scope.ADMIN])
         campaign = await session.scalar(

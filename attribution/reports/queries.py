@@ -16,8 +16,13 @@ conversions (a sum of weights); ``conversion_rate`` is ``conversions / unique_cl
 Revenue is net of refunds and kept per currency (amounts in different currencies are never
 added); cancelled orders have no credits.
 
-Credits carry their conversion's currency (copied by triggers), so credits are summed from
-the covering index of ``attribution_credits`` alone on PostgreSQL.
+Credits are read, on PostgreSQL, from ``credit_days`` (per model, local day in the merchant's
+zone, channel kind, account, campaign and currency), ``credit_product_days`` (per product sold)
+or ``credit_link_days`` (per link): all kept equal to the credits they cover by triggers and
+rebuilt when the merchant's zone changes. A period in another zone, and SQLite, sum the
+credits themselves (they carry their conversion's currency, so PostgreSQL sums them from the
+covering index of ``attribution_credits`` alone); ``credits_from`` picks the source. Weights
+and revenue are double precision in both, so sums from the two agree to rounding.
 
 Clicks are read from ``click_buckets`` (per link and 15-minute UTC bucket, kept equal to
 ``clicks`` by triggers) whenever the period's local days begin on bucket boundaries — in
@@ -31,6 +36,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Literal
 
 from sqlalchemy import func, select, text
@@ -46,6 +52,9 @@ from hub.storage.models import (
     Click,
     ClickBucket,
     ClickDay,
+    CreditDay,
+    CreditLinkDay,
+    CreditProductDay,
     Link,
     Merchant,
     Product,
@@ -56,12 +65,14 @@ __all__ = [
     "ClickColumns",
     "ClickSource",
     "Comparison",
+    "CreditSource",
     "Dimension",
     "Figures",
     "Report",
     "Row",
     "click_columns",
     "compare_models",
+    "credit_source",
     "plan_per_period",
     "report",
 ]
@@ -74,6 +85,9 @@ Sums = tuple[float, dict[str, float]]
 # Where clicks are counted: the local days, the 15-minute buckets, the click rows, or
 # "auto", the first of them that is exact for the period.
 ClickSource = Literal["auto", "days", "buckets", "clicks"]
+# Where credits are summed: the local-day rollups, the credit rows, or "auto", the rollups
+# when they are kept in the period's zone.
+CreditSource = Literal["auto", "days", "credits"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +182,29 @@ class ClickColumns:
     where: list[Any]
 
 
+async def _kept_zone(session: AsyncSession, merchant_id: int) -> str | None:
+    """The zone the merchant's local-day rollups are kept in (PostgreSQL only)."""
+    if _dialect(session) != "postgresql":
+        return None
+    zone = await session.scalar(select(Merchant.timezone).where(Merchant.id == merchant_id))
+    return str(zone) if zone is not None else None
+
+
+async def credit_source(
+    session: AsyncSession, merchant_id: int, period: Period, credits_from: CreditSource = "auto"
+) -> CreditSource:
+    """``days`` when the merchant's credit days are kept in the period's zone (PostgreSQL),
+    else ``credits``. Asking for ``days`` when they cannot give the period's numbers raises
+    ``ValueError``."""
+    if credits_from == "credits":
+        return "credits"
+    if await _kept_zone(session, merchant_id) == period.timezone:
+        return "days"
+    if credits_from == "days":
+        raise ValueError("credit days are kept in the merchant's zone on PostgreSQL only")
+    return "credits"
+
+
 async def click_columns(
     session: AsyncSession, merchant_id: int, period: Period, clicks_from: ClickSource = "auto"
 ) -> ClickColumns:
@@ -177,10 +214,7 @@ async def click_columns(
     period's numbers exactly raises ``ValueError``."""
     dialect = _dialect(session)
     if clicks_from in ("auto", "days"):
-        zone = None
-        if dialect == "postgresql":
-            zone = await session.scalar(select(Merchant.timezone).where(Merchant.id == merchant_id))
-        if zone == period.timezone:
+        if await _kept_zone(session, merchant_id) == period.timezone:
             return ClickColumns(
                 "days",
                 ClickDay.link_id,
@@ -233,40 +267,84 @@ def _norm(key: Any) -> Key:
     return str(key)  # a date (PostgreSQL) → ISO text, as SQLite gives it
 
 
+def _rollup(dimension: Dimension | None) -> type[CreditDay | CreditProductDay | CreditLinkDay]:
+    if dimension == "product":
+        return CreditProductDay
+    return CreditLinkDay if dimension == "link" else CreditDay
+
+
+def _rollup_key(dimension: Dimension) -> Any:
+    """The key of a rollup row, its stored '' or 0 read back as NULL."""
+    if dimension == "day":
+        return CreditDay.day
+    return {
+        "channel": func.nullif(CreditDay.channel_kind, ""),
+        "account": func.nullif(CreditDay.channel_account_id, 0),
+        "campaign": func.nullif(CreditDay.campaign_id, 0),
+        "product": func.nullif(CreditProductDay.product_id, 0),
+        "link": func.nullif(CreditLinkDay.link_id, 0),
+    }[dimension]
+
+
 async def _credited(
     session: AsyncSession,
     merchant_id: int,
     dimension: Dimension | None,
     models: Sequence[str],
     period: Period,
+    credits_from: CreditSource = "auto",
 ) -> dict[tuple[Key, str], Sums]:
-    key = _credit_key(dimension, period, _dialect(session)) if dimension else None
-    cols = [AttributionCredit.model, AttributionCredit.currency]
-    if key is not None:
-        cols.insert(0, key.label("k"))
-    query = (
-        select(*cols, func.sum(AttributionCredit.weight), func.sum(AttributionCredit.revenue_minor))
-        .where(
+    source = await credit_source(session, merchant_id, period, credits_from)
+    key: Any
+    if source == "days":
+        table = _rollup(dimension)
+        key = _rollup_key(dimension) if dimension else None
+        cols = [table.model, func.nullif(table.currency, "")]
+        weight, revenue = table.weight, table.revenue_minor
+        where = [
+            table.merchant_id == merchant_id,
+            table.timezone == period.timezone,
+            table.model.in_(list(models)),
+            table.day >= period.first_day,
+            table.day <= period.last_day,
+        ]
+    else:
+        key = _credit_key(dimension, period, _dialect(session)) if dimension else None
+        cols = [AttributionCredit.model, AttributionCredit.currency]
+        weight, revenue = AttributionCredit.weight, AttributionCredit.revenue_minor
+        where = [
             AttributionCredit.merchant_id == merchant_id,
             AttributionCredit.model.in_(list(models)),
             AttributionCredit.occurred_at >= period.start,
             AttributionCredit.occurred_at < period.end,
-        )
-        .group_by(*cols)
-    )
-    conversions: dict[tuple[Key, str], float] = defaultdict(float)
-    minor: dict[tuple[Key, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for row in await session.execute(query):
-        k = _norm(row[0]) if key is not None else None
-        model, currency = str(row[-4]), str(row[-3])
-        conversions[(k, model)] += float(row[-2] or 0.0)
-        minor[(k, model)][currency] += float(row[-1] or 0.0)
-    return {kk: (conversions[kk], dict(minor[kk])) for kk in conversions}
+        ]
+    if key is not None:
+        cols.insert(0, key.label("k"))
+    query = select(*cols, func.sum(weight), func.sum(revenue)).where(*where).group_by(*cols)
+    # One pass over the groups (one per key, model and currency: thousands for products).
+    weights: dict[tuple[Key, str], float] = {}
+    minor: dict[tuple[Key, str], dict[str, float]] = {}
+    for row in (await session.execute(query)).all():
+        kk = (_norm(row[0]) if key is not None else None, str(row[-4]))
+        weights[kk] = weights.get(kk, 0.0) + float(row[-2] or 0.0)
+        amounts = minor.setdefault(kk, {})
+        currency = str(row[-3])
+        amounts[currency] = amounts.get(currency, 0.0) + float(row[-1] or 0.0)
+    return {kk: (w, minor[kk]) for kk, w in weights.items()}
+
+
+@lru_cache(maxsize=256)
+def _digits(currency: str) -> int:
+    """The currency's minor-unit digits, as :func:`hub.money.from_minor` writes amounts."""
+    exponent = from_minor(1, currency).as_tuple().exponent
+    return -exponent if isinstance(exponent, int) else 2
 
 
 def _figures(sums: Sums) -> Figures:
+    """Rounded to minor units; the amounts are those of ``from_minor`` (asked once per
+    currency for its digits: a report has a figure per key and model)."""
     weight, minor = sums
-    revenue = {cur: from_minor(round(amount), cur) for cur, amount in minor.items()}
+    revenue = {cur: Decimal(round(amount)).scaleb(-_digits(cur)) for cur, amount in minor.items()}
     return Figures(weight, dict(sorted(revenue.items())))
 
 
@@ -342,11 +420,12 @@ async def report(
     period: Period,
     *,
     clicks_from: ClickSource = "auto",
+    credits_from: CreditSource = "auto",
 ) -> Report:
     """One model's figures for ``dimension`` over ``period``, with totals."""
     await plan_per_period(session)
     cols = await click_columns(session, merchant_id, period, clicks_from)
-    credited = await _credited(session, merchant_id, dimension, [model], period)
+    credited = await _credited(session, merchant_id, dimension, [model], period, credits_from)
     clicks = await _clicks(session, dimension, cols)
     keys = {k for k, _ in credited} | set(clicks)
     labels = await _labels(session, merchant_id, dimension, keys)
@@ -376,10 +455,12 @@ async def compare_models(
     dimension: Dimension,
     models: Sequence[str],
     period: Period,
+    *,
+    credits_from: CreditSource = "auto",
 ) -> Comparison:
     """Several models side by side for ``dimension`` over ``period``."""
     await plan_per_period(session)
-    credited = await _credited(session, merchant_id, dimension, models, period)
+    credited = await _credited(session, merchant_id, dimension, models, period, credits_from)
     keys = {k for k, _ in credited}
     labels = await _labels(session, merchant_id, dimension, keys)
     rows = [

@@ -15,9 +15,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.reports.periods import Period, local_day
-from attribution.reports.queries import ClickSource, click_columns, plan_per_period
+from attribution.reports.queries import (
+    ClickSource,
+    CreditSource,
+    click_columns,
+    credit_source,
+    plan_per_period,
+)
 from hub.money import from_minor
-from hub.storage.models import AttributionCredit, Link
+from hub.storage.models import AttributionCredit, CreditDay, Link
 
 __all__ = ["ChannelSeries", "Series", "daily_series", "series_json"]
 
@@ -49,9 +55,10 @@ async def daily_series(
     currency: str,
     *,
     clicks_from: ClickSource = "auto",
+    credits_from: CreditSource = "auto",
 ) -> Series:
     """Clicks (people only) and credited revenue in ``currency`` per day and channel kind;
-    clicks counted as :func:`attribution.reports.queries.report` counts them."""
+    clicks and credits read as :func:`attribution.reports.queries.report` reads them."""
     dialect = session.get_bind().dialect.name
     days = [d.isoformat() for d in period.days()]
     index = {d: i for i, d in enumerate(days)}
@@ -70,20 +77,38 @@ async def daily_series(
         if (i := index.get(_day(day))) is not None:
             clicks[kind or "direct"][i] += int(count)
 
-    credit_day = local_day(AttributionCredit.occurred_at, period, dialect)
-    rows = await session.execute(
-        select(
-            credit_day, AttributionCredit.channel_kind, func.sum(AttributionCredit.revenue_minor)
+    if await credit_source(session, merchant_id, period, credits_from) == "days":
+        kind = func.nullif(CreditDay.channel_kind, "")
+        query = (
+            select(CreditDay.day, kind, func.sum(CreditDay.revenue_minor))
+            .where(
+                CreditDay.merchant_id == merchant_id,
+                CreditDay.timezone == period.timezone,
+                CreditDay.model == model,
+                CreditDay.currency == currency,
+                CreditDay.day >= period.first_day,
+                CreditDay.day <= period.last_day,
+            )
+            .group_by(CreditDay.day, kind)
         )
-        .where(
-            AttributionCredit.merchant_id == merchant_id,
-            AttributionCredit.model == model,
-            AttributionCredit.currency == currency,
-            AttributionCredit.occurred_at >= period.start,
-            AttributionCredit.occurred_at < period.end,
+    else:
+        credit_day = local_day(AttributionCredit.occurred_at, period, dialect)
+        query = (
+            select(
+                credit_day,
+                AttributionCredit.channel_kind,
+                func.sum(AttributionCredit.revenue_minor),
+            )
+            .where(
+                AttributionCredit.merchant_id == merchant_id,
+                AttributionCredit.model == model,
+                AttributionCredit.currency == currency,
+                AttributionCredit.occurred_at >= period.start,
+                AttributionCredit.occurred_at < period.end,
+            )
+            .group_by(credit_day, AttributionCredit.channel_kind)
         )
-        .group_by(credit_day, AttributionCredit.channel_kind)
-    )
+    rows = await session.execute(query)
     for day, kind, minor in rows:
         if (i := index.get(_day(day))) is not None:
             revenue[kind or "direct"][i] += from_minor(round(float(minor or 0)), currency)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from hub.storage.models.attribution import AttributionCredit, Conversion, PlatformSecret
+from hub.storage.models.attribution import (
+    AttributionCredit,
+    Conversion,
+    CreditDay,
+    CreditLinkDay,
+    CreditProductDay,
+    PlatformSecret,
+)
 from hub.storage.models.base import Base
 from hub.storage.models.catalog import Campaign, Product
 from hub.storage.models.publishing import ChannelAccount, Share, ShareTarget, ShareTargetEvent
@@ -30,6 +37,9 @@ __all__ = [
     "ClickBucket",
     "ClickDay",
     "Conversion",
+    "CreditDay",
+    "CreditLinkDay",
+    "CreditProductDay",
     "Customer",
     "Link",
     "LinkPreviewDay",

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.storage.models.base import Base, Created, Json, PkId
 from hub.storage.types import BigId
 
-__all__ = ["CREDIT_REPORT_COLUMNS", "AttributionCredit", "Conversion", "PlatformSecret"]
+__all__ = [
+    "CREDIT_REPORT_COLUMNS",
+    "AttributionCredit",
+    "Conversion",
+    "CreditDay",
+    "CreditLinkDay",
+    "CreditProductDay",
+    "PlatformSecret",
+]
 
 # What reports read of a credit besides its merchant, model and time.
 CREDIT_REPORT_COLUMNS = (
@@ -101,6 +118,76 @@ class AttributionCredit(Base):
             "occurred_at",
             postgresql_include=[*CREDIT_REPORT_COLUMNS],
         ),
+    )
+
+
+class _CreditSums:
+    """A merchant's credits of one model on one local day (in the zone ``timezone``) and
+    currency: how many, and the sums of their ``weight`` and ``revenue_minor``.
+
+    Kept equal to the credits they cover by triggers (migration 0007) and rebuilt for a
+    merchant whose time zone changes; PostgreSQL only, like ``click_days`` (on SQLite reports
+    sum the credits). A key the credit leaves empty is stored as ``''`` or ``0``. The primary
+    key leads with merchant, zone, model and day: reports read a range of days.
+    """
+
+    merchant_id: Mapped[int] = mapped_column(BigId)
+    timezone: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(40))
+    day: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    credits: Mapped[int] = mapped_column(BigInteger)
+    weight: Mapped[float] = mapped_column(Float)
+    revenue_minor: Mapped[float] = mapped_column(Float)
+
+
+_DAY_KEY = ("merchant_id", "timezone", "model", "day")
+# Carried by the primary key's index on PostgreSQL: reports read the rollups from it alone.
+_SUMMED = ["weight", "revenue_minor"]
+
+
+class CreditDay(_CreditSums, Base):
+    """Credits per local day, channel kind, channel account and campaign (see _CreditSums)."""
+
+    __tablename__ = "credit_days"
+
+    channel_kind: Mapped[str] = mapped_column(String(40))
+    channel_account_id: Mapped[int] = mapped_column(BigId)
+    campaign_id: Mapped[int] = mapped_column(BigId)
+
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            *_DAY_KEY,
+            "channel_kind",
+            "channel_account_id",
+            "campaign_id",
+            "currency",
+            postgresql_include=_SUMMED,
+        ),
+    )
+
+
+class CreditProductDay(_CreditSums, Base):
+    """Credits per local day and product sold (see _CreditSums)."""
+
+    __tablename__ = "credit_product_days"
+
+    product_id: Mapped[int] = mapped_column(BigId)
+
+    __table_args__ = (
+        PrimaryKeyConstraint(*_DAY_KEY, "product_id", "currency", postgresql_include=_SUMMED),
+    )
+
+
+class CreditLinkDay(_CreditSums, Base):
+    """Credits per local day and link (see _CreditSums)."""
+
+    __tablename__ = "credit_link_days"
+
+    link_id: Mapped[int] = mapped_column(BigId)
+
+    __table_args__ = (
+        PrimaryKeyConstraint(*_DAY_KEY, "link_id", "currency", postgresql_include=_SUMMED),
     )
 
 
