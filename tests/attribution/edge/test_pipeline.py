@@ -32,7 +32,7 @@ from hub.config import Settings
 from hub.storage.models import Click as ClickRow
 from hub.web.keys import REDIS, SESSIONS
 from tests.attribution.edge.conftest import count_clicks, previews
-from tests.conftest import REPO, ClientFactory, free_port, make_settings
+from tests.conftest import CI, REPO, ClientFactory, free_port, make_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 Client = TestClient[Any, Any]
@@ -115,6 +115,8 @@ def own_redis(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A separate redis-server on a free port, with an fsync'd AOF, that the test may kill."""
     binary = shutil.which("redis-server")
     if binary is None:
+        if CI:
+            pytest.fail("redis-server is not installed; ./dev test installs it")
         pytest.skip("redis-server is not installed")
     port = free_port()
     data = tmp_path / "redis"
