@@ -26,6 +26,7 @@ from connectors.errors import (
     Misconfigured,
     OutcomeUnknown,
     PermanentError,
+    QuotaExhausted,
     RateLimited,
     TransientError,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "OutcomeUnknown",
     "PermanentError",
     "PublishResult",
+    "QuotaExhausted",
     "Rate",
     "RateLimited",
     "RateScope",

@@ -32,6 +32,7 @@ from connectors.errors import (
     Misconfigured,
     OutcomeUnknown,
     PermanentError,
+    QuotaExhausted,
     RateLimited,
     TransientError,
 )
@@ -41,6 +42,7 @@ __all__ = ["ErrorTable", "Reply", "classify", "code_of", "parse_retry_after", "s
 ErrorTable = Mapping[int | str, ErrorKind]
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 _MAX_BODY_BYTES = 1 << 20
+_QUOTA_DEFAULT_S = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,8 @@ def classify(
     text = message or name
     if kind is ErrorKind.RATE_LIMITED:
         return RateLimited(retry_after_s or 0.0, text)
+    if kind is ErrorKind.QUOTA_EXHAUSTED:  # without the channel's hint: a daily quota
+        return QuotaExhausted(retry_after_s or _QUOTA_DEFAULT_S, text)
     if kind is ErrorKind.TRANSIENT:
         return TransientError(f"{name}: {text}" if text != name else name)
     if kind is ErrorKind.OUTCOME_UNKNOWN:

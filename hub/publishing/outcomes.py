@@ -31,8 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import connectors
-from connectors import RenderedPost
-from connectors.errors import QuotaExhausted
+from connectors import QuotaExhausted, RenderedPost
 from hub.channels.accounts import AccountConfig
 from hub.publishing import gate
 from hub.publishing.evergreen import settle_share

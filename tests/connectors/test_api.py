@@ -38,6 +38,7 @@ def test_public_names_are_pinned() -> None:
         "OutcomeUnknown",
         "PermanentError",
         "PublishResult",
+        "QuotaExhausted",
         "Rate",
         "RateLimited",
         "RateScope",

@@ -14,6 +14,7 @@ from connectors import (
     Misconfigured,
     OutcomeUnknown,
     PermanentError,
+    QuotaExhausted,
     RateLimited,
     TextUnit,
     TransientError,
@@ -151,16 +152,26 @@ def test_code_of_normalises_descriptions() -> None:
         (200, "boom", Misconfigured),
         (200, "unknown_code", PermanentError),
         (504, "maybe", OutcomeUnknown),
+        (429, "quota", QuotaExhausted),
     ],
 )
 def test_classify_uses_code_then_status_then_defaults(
     status: int, code: str | None, expected: type[Exception]
 ) -> None:
-    table = {"boom": ErrorKind.MISCONFIGURED, "maybe": ErrorKind.OUTCOME_UNKNOWN}
+    table = {
+        "boom": ErrorKind.MISCONFIGURED,
+        "maybe": ErrorKind.OUTCOME_UNKNOWN,
+        "quota": ErrorKind.QUOTA_EXHAUSTED,
+    }
     error = classify(table, status=status, code=code, retry_after_s=3)
     assert type(error) is expected
     if isinstance(error, RateLimited):
         assert error.retry_after_s == 3
+
+
+def test_a_quota_without_a_hint_waits_a_day() -> None:
+    error = classify({"quota": ErrorKind.QUOTA_EXHAUSTED}, status=429, code="quota")
+    assert isinstance(error, QuotaExhausted) and error.retry_after_s == 24 * 3600
 
 
 def test_misconfigured_is_permanent_and_outcome_unknown_is_not_transient() -> None:
