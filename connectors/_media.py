@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import re
 import uuid
 from collections.abc import Mapping
@@ -42,6 +41,7 @@ from connectors.netguard import (
     IPNetwork,
     Refused,
     Unreachable,
+    check_limits,
     check_url,
     open_pinned,
     resolve,
@@ -85,12 +85,9 @@ class MediaPolicy:
     user_agent: str = "hub-media/1.0"
 
     def __post_init__(self) -> None:
-        if self.max_redirects < 0:
-            raise ValueError("max_redirects must be 0 or more")
-        if not (math.isfinite(self.timeout_s) and self.timeout_s > 0):
-            raise ValueError("timeout_s must be a positive number of seconds")
-        if not self.user_agent.strip() or any(c in self.user_agent for c in "\r\n\0"):
-            raise ValueError("user_agent must be a non-empty single line")
+        check_limits(
+            timeout_s=self.timeout_s, max_redirects=self.max_redirects, user_agent=self.user_agent
+        )
 
 
 @dataclass(frozen=True, slots=True)

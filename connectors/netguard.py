@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import socket
 from collections.abc import Mapping
 
@@ -32,6 +33,7 @@ __all__ = [
     "IPNetwork",
     "Refused",
     "Unreachable",
+    "check_limits",
     "check_url",
     "is_disallowed_address",
     "open_pinned",
@@ -87,6 +89,16 @@ def is_disallowed_address(address: IPAddress) -> bool:
         or address.is_unspecified
         or not address.is_global
     )
+
+
+def check_limits(*, timeout_s: float, max_redirects: int, user_agent: str) -> None:
+    """`ValueError` unless the limits of a guarded fetch are sane (its settings' check)."""
+    if not (math.isfinite(timeout_s) and timeout_s > 0):
+        raise ValueError("timeout_s must be a positive number of seconds")
+    if max_redirects < 0:
+        raise ValueError("max_redirects must be 0 or more")
+    if not user_agent.strip() or any(c in user_agent for c in "\r\n\0"):
+        raise ValueError("user_agent must be a non-empty single line")
 
 
 def check_url(raw: str | URL) -> URL:

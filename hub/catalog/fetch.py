@@ -16,7 +16,6 @@ counted after decompression.
 from __future__ import annotations
 
 import asyncio
-import math
 from dataclasses import dataclass
 
 import aiohttp
@@ -26,6 +25,7 @@ from connectors.netguard import (
     IPAddress,
     Refused,
     Unreachable,
+    check_limits,
     check_url,
     is_disallowed_address,
     open_pinned,
@@ -55,12 +55,9 @@ class ImportOptions:
     def __post_init__(self) -> None:
         if self.max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
-        if not (math.isfinite(self.timeout_s) and self.timeout_s > 0):
-            raise ValueError("timeout_s must be a positive number of seconds")
-        if self.max_redirects < 0:
-            raise ValueError("max_redirects must be 0 or more")
-        if not self.user_agent.strip() or any(c in self.user_agent for c in "\r\n\0"):
-            raise ValueError("user_agent must be a non-empty single line")
+        check_limits(
+            timeout_s=self.timeout_s, max_redirects=self.max_redirects, user_agent=self.user_agent
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -475,3 +475,18 @@ def test_with_media_binds_a_copy_and_token_stores_keep_it() -> None:
     bound = shared.with_media(LOCAL)
     assert bound is not shared and bound.media is LOCAL and shared.media == MediaPolicy()
     assert bound.with_token_store(MemoryTokenStore()).media is LOCAL
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"timeout_s": 0},
+        {"timeout_s": float("inf")},
+        {"max_redirects": -1},
+        {"user_agent": " "},
+        {"user_agent": "a\r\nX-Injected: 1"},
+    ],
+)
+def test_a_media_policy_with_insane_limits_is_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        MediaPolicy(**bad)
