@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import pytest
@@ -487,6 +488,6 @@ def test_with_media_binds_a_copy_and_token_stores_keep_it() -> None:
         {"user_agent": "a\r\nX-Injected: 1"},
     ],
 )
-def test_a_media_policy_with_insane_limits_is_refused(bad: dict[str, object]) -> None:
+def test_a_media_policy_with_insane_limits_is_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         MediaPolicy(**bad)
