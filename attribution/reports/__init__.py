@@ -15,6 +15,8 @@ from attribution.reports.queries import (
     Figures,
     Report,
     Row,
+    Sort,
+    Window,
     compare_models,
     report,
 )
@@ -28,6 +30,8 @@ __all__ = [
     "Period",
     "Report",
     "Row",
+    "Sort",
+    "Window",
     "compare_models",
     "comparison_csv",
     "comparison_json",

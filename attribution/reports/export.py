@@ -35,13 +35,22 @@ def _period(report: Report | Comparison) -> dict[str, str]:
     return {"from": p.first_day.isoformat(), "to": p.last_day.isoformat(), "timezone": p.timezone}
 
 
+def _next_cursor(report: Report | Comparison) -> str | None:
+    """Where the next window starts (the offset of its first row), when rows are left."""
+    following = report.window.offset + len(report.rows)
+    return str(following) if following < report.count else None
+
+
 def report_json(report: Report) -> dict[str, Any]:
     return {
         "dimension": report.dimension,
         "model": report.model,
         "period": _period(report),
+        "sort": report.window.sort,
         "rows": [_row(r) for r in report.rows],
         "total": _row(report.total),
+        "count": report.count,
+        "next_cursor": _next_cursor(report),
     }
 
 
@@ -50,11 +59,14 @@ def comparison_json(comparison: Comparison) -> dict[str, Any]:
         "dimension": comparison.dimension,
         "models": comparison.models,
         "period": _period(comparison),
+        "sort": comparison.window.sort,
         "rows": [
             {"key": k, "label": label, "models": {m: _figures(f) for m, f in figs.items()}}
             for k, label, figs in comparison.rows
         ],
         "totals": {m: _figures(f) for m, f in comparison.totals.items()},
+        "count": comparison.count,
+        "next_cursor": _next_cursor(comparison),
     }
 
 

@@ -33,11 +33,11 @@ every zone in use today — and from ``clicks`` otherwise; both give the same nu
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,6 +62,7 @@ from hub.storage.models import (
 
 __all__ = [
     "DIMENSIONS",
+    "SORTS",
     "ClickColumns",
     "ClickSource",
     "Comparison",
@@ -70,6 +71,8 @@ __all__ = [
     "Figures",
     "Report",
     "Row",
+    "Sort",
+    "Window",
     "click_columns",
     "compare_models",
     "credit_source",
@@ -88,6 +91,36 @@ ClickSource = Literal["auto", "days", "buckets", "clicks"]
 # Where credits are summed: the local-day rollups, the credit rows, or "auto", the rollups
 # when they are kept in the period's zone.
 CreditSource = Literal["auto", "days", "credits"]
+# The order of a report's rows: by key (days in order, ids ascending), or by a figure,
+# highest first (ties by key).
+Sort = Literal["key", "clicks", "unique_clicks", "conversions", "revenue"]
+SORTS: tuple[Sort, ...] = get_args(Sort)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Which rows of a report: ordered by ``sort``, from ``offset``, at most ``limit`` (every
+    row when ``None``). ``revenue`` sorts by the amount in ``currency`` (other currencies count
+    as nothing); a model comparison sorts by the figures of its first model. Totals and
+    ``Report.count`` always cover every row."""
+
+    sort: Sort = "key"
+    offset: int = 0
+    limit: int | None = None
+    currency: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.offset < 0 or (self.limit is not None and self.limit < 1):
+            raise ValueError("a window starts at 0 or later and holds at least one row")
+        if self.sort == "revenue" and not self.currency:
+            raise ValueError("sorting by revenue needs a currency")
+
+    def cut(self, keys: list[Key], value: Callable[[Key], float] | None) -> list[Key]:
+        """The window's keys from every key in key order; ``value`` is the sorted figure."""
+        if self.sort != "key" and value is not None:
+            keys = sorted(keys, key=value, reverse=True)  # stable: ties keep the key order
+        end = None if self.limit is None else self.offset + self.limit
+        return keys[self.offset : end]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +151,10 @@ class Report:
     dimension: Dimension
     model: str
     period: Period
-    rows: list[Row]
+    rows: list[Row]  # the window's rows
     total: Row
+    count: int  # rows in the whole report
+    window: Window
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +162,11 @@ class Comparison:
     dimension: Dimension
     models: list[str]
     period: Period
-    # key → label, then model → figures
+    # key → label, then model → figures (the window's rows)
     rows: list[tuple[Key, str, dict[str, Figures]]]
     totals: dict[str, Figures]
+    count: int  # rows in the whole comparison
+    window: Window
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -412,23 +449,48 @@ def _ordered(dimension: Dimension, keys: set[Key], period: Period) -> list[Key]:
     return sorted(keys, key=lambda k: (k is None, str(type(k)), k if k is not None else 0))
 
 
+def _sorted_by(
+    window: Window,
+    model: str,
+    credited: dict[tuple[Key, str], Sums],
+    clicks: dict[Key, tuple[int, int]] | None = None,
+) -> Callable[[Key], float] | None:
+    """The figure that ``window`` sorts by, per key (``None`` when it sorts by key)."""
+    none: Sums = (0.0, {})
+    if window.sort in ("clicks", "unique_clicks"):
+        if clicks is None:
+            raise ValueError("a model comparison sorts by key, conversions or revenue")
+        at = 0 if window.sort == "clicks" else 1
+        return lambda k: clicks.get(k, (0, 0))[at]
+    if window.sort == "conversions":
+        return lambda k: credited.get((k, model), none)[0]
+    if window.sort == "revenue":
+        currency = str(window.currency)
+        return lambda k: credited.get((k, model), none)[1].get(currency, 0.0)
+    return None
+
+
 async def report(
     session: AsyncSession,
     merchant_id: int,
     dimension: Dimension,
     model: str,
     period: Period,
+    window: Window = Window(),
     *,
     clicks_from: ClickSource = "auto",
     credits_from: CreditSource = "auto",
 ) -> Report:
-    """One model's figures for ``dimension`` over ``period``, with totals."""
+    """One model's figures for ``dimension`` over ``period``: the rows of ``window``, and the
+    totals of every row. Figures and labels are made for the window's rows only."""
     await plan_per_period(session)
     cols = await click_columns(session, merchant_id, period, clicks_from)
     credited = await _credited(session, merchant_id, dimension, [model], period, credits_from)
     clicks = await _clicks(session, dimension, cols)
     keys = {k for k, _ in credited} | set(clicks)
-    labels = await _labels(session, merchant_id, dimension, keys)
+    ordered = _ordered(dimension, keys, period)
+    shown = window.cut(ordered, _sorted_by(window, model, credited, clicks))
+    labels = await _labels(session, merchant_id, dimension, set(shown))
     rows = [
         Row(
             k,
@@ -436,7 +498,7 @@ async def report(
             *clicks.get(k, (0, 0)),
             _figures(credited[(k, model)]) if (k, model) in credited else Figures(),
         )
-        for k in _ordered(dimension, keys, period)
+        for k in shown
     ]
     # Every click and credit has exactly one key: the totals are the sums of the groups.
     total = Row(
@@ -446,7 +508,7 @@ async def report(
         sum(u for _, u in clicks.values()),
         _totals(credited).get(model, Figures()),
     )
-    return Report(dimension, model, period, rows, total)
+    return Report(dimension, model, period, rows, total, len(ordered), window)
 
 
 async def compare_models(
@@ -455,22 +517,25 @@ async def compare_models(
     dimension: Dimension,
     models: Sequence[str],
     period: Period,
+    window: Window = Window(),
     *,
     credits_from: CreditSource = "auto",
 ) -> Comparison:
-    """Several models side by side for ``dimension`` over ``period``."""
+    """Several models side by side for ``dimension`` over ``period``: the rows of ``window``
+    (sorted by the first model's figures), and the totals of every row."""
     await plan_per_period(session)
     credited = await _credited(session, merchant_id, dimension, models, period, credits_from)
-    keys = {k for k, _ in credited}
-    labels = await _labels(session, merchant_id, dimension, keys)
+    ordered = _ordered(dimension, {k for k, _ in credited}, period)
+    shown = window.cut(ordered, _sorted_by(window, models[0], credited))
+    labels = await _labels(session, merchant_id, dimension, set(shown))
     rows = [
         (
             k,
             labels.get(k, str(k)),
             {m: _figures(credited[(k, m)]) if (k, m) in credited else Figures() for m in models},
         )
-        for k in _ordered(dimension, keys, period)
+        for k in shown
     ]
     found = _totals(credited)
     totals = {m: found.get(m, Figures()) for m in models}
-    return Comparison(dimension, list(models), period, rows, totals)
+    return Comparison(dimension, list(models), period, rows, totals, len(ordered), window)

@@ -1,16 +1,18 @@
-"""Request bodies and query strings in, validated by pydantic, with field-level errors."""
+"""Request bodies and query strings in, validated by pydantic, with field-level errors; JSON
+answers out."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, TypeVar
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from hub.web.errors import ApiError, ErrorCode
 
-__all__ = ["field_errors", "path_id", "read_json", "read_query"]
+__all__ = ["field_errors", "json_response", "path_id", "read_json", "read_query"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,3 +65,13 @@ def _validate(model: type[M], data: Any) -> M:
         raise ApiError(
             ErrorCode.VALIDATION_FAILED, "request is invalid", {"fields": field_errors(exc)}
         ) from None
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """``data`` as an ``application/json`` answer, encoded by orjson: on an answer of thousands
+    of rows it takes a fraction of the json module's time."""
+    return web.Response(
+        body=orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS),
+        status=status,
+        content_type="application/json",
+    )

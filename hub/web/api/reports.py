@@ -11,6 +11,12 @@ and day, in the merchant's time zone (scope ``reports:read``).
 ``from`` and ``to`` are local dates of the merchant, both included (default: the last 30
 days up to today). ``?format=csv`` — or a ``.csv`` suffix (``/reports/channel.csv``) —
 answers ``text/csv`` instead of JSON. What each figure means: ``attribution.reports.queries``.
+
+Rows come in pages: ``sort`` (``key``, or a figure, highest first: ``clicks``,
+``unique_clicks``, ``conversions``, ``revenue`` in ``currency``, by default the merchant's),
+``limit`` rows (JSON: 100 unless given; CSV: every row unless given) and ``cursor``, the
+``next_cursor`` of the answer before. ``total`` and ``count`` (rows in all) always cover every
+row: ``?sort=revenue&limit=10`` is the top ten.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from attribution.reports import (
     DIMENSIONS,
     Dimension,
     Period,
+    Sort,
+    Window,
     compare_models,
     comparison_csv,
     comparison_json,
@@ -38,7 +46,7 @@ from attribution.reports import (
 from attribution.reports.series import daily_series, series_json
 from hub.storage.models import Merchant
 from hub.tenancy import Scope
-from hub.web.bodies import read_query
+from hub.web.bodies import json_response, read_query
 from hub.web.errors import ApiError, ErrorCode
 from hub.web.keys import SESSIONS
 from hub.web.openapi import operation
@@ -49,6 +57,9 @@ __all__ = ["routes"]
 routes = web.RouteTableDef()
 
 _DEFAULT_DAYS = 30
+_DEFAULT_ROWS = 100
+_MAX_ROWS = 1000
+_CURRENCY = r"^[A-Z]{3}$"
 
 
 class _PeriodQuery(BaseModel):
@@ -59,7 +70,28 @@ class _PeriodQuery(BaseModel):
     format: Literal["json", "csv"] = "json"
 
 
-class ReportQuery(_PeriodQuery):
+class _WindowQuery(_PeriodQuery):
+    limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=_MAX_ROWS,
+        description=f"Rows per answer (JSON: {_DEFAULT_ROWS} unless given; CSV: every row).",
+    )
+    cursor: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="next_cursor of the answer before."
+    )
+    currency: str | None = Field(
+        default=None,
+        pattern=_CURRENCY,
+        description="The currency sort=revenue sorts by (default: the merchant's).",
+    )
+
+    def window(self, sort: Sort, default_currency: str) -> Window:
+        limit = self.limit or (None if self.format == "csv" else _DEFAULT_ROWS)
+        return Window(sort, self.cursor or 0, limit, self.currency or default_currency)
+
+
+class _ModelQuery(_PeriodQuery):
     model: str = "linear"
 
     @field_validator("model")
@@ -70,8 +102,15 @@ class ReportQuery(_PeriodQuery):
         return value
 
 
-class ComparisonQuery(_PeriodQuery):
+class ReportQuery(_ModelQuery, _WindowQuery):
+    sort: Sort = "key"
+
+
+class ComparisonQuery(_WindowQuery):
     dimension: Dimension = "channel"
+    sort: Literal["key", "conversions", "revenue"] = Field(
+        default="key", description="By key, or by the first model's figures, highest first."
+    )
     models: str = ",".join(MODELS)
 
     @field_validator("models")
@@ -84,19 +123,28 @@ class ComparisonQuery(_PeriodQuery):
         return ",".join(dict.fromkeys(names))
 
 
-class SeriesQuery(ReportQuery):
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+class SeriesQuery(_ModelQuery):
+    currency: str | None = Field(default=None, pattern=_CURRENCY)
 
 
-async def _period(request: web.Request, merchant_id: int, query: _PeriodQuery) -> Period:
+async def _period(
+    request: web.Request, merchant_id: int, query: _PeriodQuery
+) -> tuple[Period, str]:
+    """The query's period in the merchant's zone, and the merchant's currency."""
     async with request.config_dict[SESSIONS]() as session:
-        timezone = await session.scalar(select(Merchant.timezone).where(Merchant.id == merchant_id))
-    tz = timezone or "UTC"
+        found = (
+            await session.execute(
+                select(Merchant.timezone, Merchant.default_currency).where(
+                    Merchant.id == merchant_id
+                )
+            )
+        ).one_or_none()
+    tz, currency = (found[0] or "UTC", found[1] or "USD") if found else ("UTC", "USD")
     today = datetime.now(ZoneInfo(tz)).date()
     last = query.to or today
     first = query.from_ or last - timedelta(days=_DEFAULT_DAYS - 1)
     try:
-        return Period(first, last, tz)
+        return Period(first, last, tz), currency
     except ValueError as exc:
         raise ApiError(
             ErrorCode.VALIDATION_FAILED,
@@ -128,14 +176,15 @@ def _csv(text: str, name: str) -> web.Response:
 async def models(request: web.Request) -> web.StreamResponse:
     merchant_id = require(request, Scope.REPORTS_READ).merchant_id
     query = read_query(request, ComparisonQuery)
-    period = await _period(request, merchant_id, query)
+    period, currency = await _period(request, merchant_id, query)
+    window = query.window(query.sort, currency)
     async with request.config_dict[SESSIONS]() as session:
         found = await compare_models(
-            session, merchant_id, query.dimension, query.models.split(","), period
+            session, merchant_id, query.dimension, query.models.split(","), period, window
         )
     if query.format == "csv":
         return _csv(comparison_csv(found), f"models-by-{query.dimension}")
-    return web.json_response(comparison_json(found))
+    return json_response(comparison_json(found))
 
 
 @routes.get("/reports/series")
@@ -149,13 +198,12 @@ async def models(request: web.Request) -> web.StreamResponse:
 async def series(request: web.Request) -> web.StreamResponse:
     merchant_id = require(request, Scope.REPORTS_READ).merchant_id
     query = read_query(request, SeriesQuery)
-    period = await _period(request, merchant_id, query)
+    period, currency = await _period(request, merchant_id, query)
     async with request.config_dict[SESSIONS]() as session:
-        currency = query.currency or await session.scalar(
-            select(Merchant.default_currency).where(Merchant.id == merchant_id)
+        found = await daily_series(
+            session, merchant_id, query.model, period, query.currency or currency
         )
-        found = await daily_series(session, merchant_id, query.model, period, currency or "USD")
-    return web.json_response(series_json(found))
+    return json_response(series_json(found))
 
 
 @routes.get("/reports/{dimension}")
@@ -178,9 +226,13 @@ async def by_dimension(request: web.Request) -> web.StreamResponse:
         raise ApiError.not_found(f"report {name!r}")
     dimension: Dimension = name
     query = read_query(request, ReportQuery)
-    period = await _period(request, merchant_id, query)
+    if as_csv:
+        query = query.model_copy(update={"format": "csv"})
+    period, currency = await _period(request, merchant_id, query)
     async with request.config_dict[SESSIONS]() as session:
-        found = await report(session, merchant_id, dimension, query.model, period)
-    if as_csv or query.format == "csv":
+        found = await report(
+            session, merchant_id, dimension, query.model, period, query.window(query.sort, currency)
+        )
+    if query.format == "csv":
         return _csv(report_csv(found), f"{dimension}-{query.model}")
-    return web.json_response(report_json(found))
+    return json_response(report_json(found))

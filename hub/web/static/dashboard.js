@@ -28,6 +28,9 @@ function period() {
   return { from: form.from.value, to: form.to.value, model: form.model.value };
 }
 
+// The top ten by credited revenue in the merchant's currency (the series' currency too).
+const TOP = { sort: "revenue", limit: "10" };
+
 function query(extra = {}, withModel = true) {
   const p = period();
   const params = { from: p.from, to: p.to, ...(withModel ? { model: p.model } : {}), ...extra };
@@ -89,8 +92,8 @@ async function loadReports() {
   const [series, byChannel, links, products, models] = await Promise.all([
     api(`/api/v1/reports/series?${query()}`),
     api(`/api/v1/reports/channel?${query()}`),
-    api(`/api/v1/reports/link?${query()}`),
-    api(`/api/v1/reports/product?${query()}`),
+    api(`/api/v1/reports/link?${query(TOP)}`),
+    api(`/api/v1/reports/product?${query(TOP)}`),
     api(`/api/v1/reports/models?${query({ dimension: "channel" }, false)}`),
   ]);
   const currency = series.currency || mainCurrency([byChannel.total]);
@@ -119,8 +122,8 @@ async function loadReports() {
                scales: { y: { beginAtZero: true, title: { display: true, text: currency } } } },
   });
   table("channel-table", byChannel.rows, currency, "channel");
-  table("link-table", links.rows.slice(0, 10), currency, "link");
-  table("product-table", products.rows.slice(0, 10), currency, "product");
+  table("link-table", links.rows, currency, "link");
+  table("product-table", products.rows, currency, "product");
 }
 
 async function loadCalendar() {

@@ -346,3 +346,81 @@ async def test_revenue_follows_a_corrected_order_currency(
     body = await get(client, seeded["shop"].api_key.token, f"channel?model=last_touch&{PERIOD}")
     assert rows(body)["discord"][3] == {"CAD": "30.00", "USD": "100.00"}
     assert body["total"]["revenue"] == {"CAD": "30.00", "EUR": "10.00", "USD": "100.00"}
+
+
+async def test_rows_sorted_and_paged(client: Client, seeded: dict[str, Any]) -> None:
+    """Rows by key by default; by a figure, highest first and ties by key; ``limit`` rows from
+    ``cursor``. Totals and ``count`` cover every row whatever the window."""
+    token = seeded["shop"].api_key.token
+    every = await get(client, token, f"channel?model=last_touch&{PERIOD}")
+    assert [r["key"] for r in every["rows"]] == ["discord", "mastodon", "telegram"]
+    assert (every["count"], every["next_cursor"], every["sort"]) == (3, None, "key")
+
+    first = await get(client, token, f"channel?model=last_touch&sort=clicks&limit=2&{PERIOD}")
+    assert [r["key"] for r in first["rows"]] == ["telegram", "discord"]
+    assert (first["count"], first["next_cursor"]) == (3, "2")
+    assert first["total"] == every["total"]
+    rest = await get(
+        client, token, f"channel?model=last_touch&sort=clicks&limit=2&cursor=2&{PERIOD}"
+    )
+    assert [r["key"] for r in rest["rows"]] == ["mastodon"]
+    assert rest["next_cursor"] is None and rest["total"] == every["total"]
+    past = await get(client, token, f"channel?model=last_touch&cursor=9&{PERIOD}")
+    assert (past["rows"], past["count"], past["next_cursor"]) == ([], 3, None)
+
+    def order(body: dict[str, Any]) -> list[Any]:
+        return [r["key"] for r in body["rows"]]
+
+    # Revenue in the merchant's currency (USD) unless another is named; ties by key.
+    assert order(await get(client, token, f"channel?model=last_touch&sort=revenue&{PERIOD}")) == [
+        "discord",
+        "mastodon",
+        "telegram",
+    ]
+    by_eur = await get(
+        client, token, f"channel?model=last_touch&sort=revenue&currency=EUR&{PERIOD}"
+    )
+    assert order(by_eur) == ["mastodon", "discord", "telegram"]
+    by_conv = await get(client, token, f"channel?model=linear&sort=conversions&{PERIOD}")
+    assert order(by_conv) == ["discord", "mastodon", "telegram"]  # 4/3, 1, 2/3
+    assert [round(r["conversions"], 6) for r in by_conv["rows"]] == sorted(
+        (round(r["conversions"], 6) for r in by_conv["rows"]), reverse=True
+    )
+    assert order(
+        await get(client, token, f"channel?model=last_touch&sort=unique_clicks&{PERIOD}")
+    ) == [
+        "discord",
+        "telegram",
+        "mastodon",
+    ]
+
+    # CSV: every row in the asked order unless limit is given; the total line always.
+    text = await get(client, token, f"channel.csv?model=last_touch&sort=clicks&{PERIOD}")
+    assert [line[0] for line in csv.reader(io.StringIO(text))][1:] == [
+        "telegram",
+        "discord",
+        "mastodon",
+        "total",
+    ]
+    text = await get(client, token, f"channel.csv?model=last_touch&limit=1&{PERIOD}")
+    assert [line[0] for line in csv.reader(io.StringIO(text))][1:] == ["discord", "total"]
+
+    models = await get(
+        client,
+        token,
+        f"models?models=last_touch,linear&sort=conversions&limit=1&{PERIOD}",
+    )
+    assert [r["key"] for r in models["rows"]] == ["discord"]
+    assert (models["count"], models["next_cursor"], models["sort"]) == (3, "1", "conversions")
+    assert models["totals"]["last_touch"]["conversions"] == every["total"]["conversions"]
+
+    for path in (
+        "channel?limit=0",
+        "channel?limit=1001",
+        "channel?cursor=0",
+        "channel?sort=nope",
+        "channel?sort=revenue&currency=usd",
+        "models?sort=clicks",
+    ):
+        resp = await client.get(f"/api/v1/reports/{path}", headers=bearer(token))
+        assert resp.status == 422, path

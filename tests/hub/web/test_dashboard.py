@@ -35,7 +35,8 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
 
 # Two days ago (UTC noon): 3 telegram clicks, 2 mastodon clicks; one order of 120.00 USD
 # credited 75/45 by the linear model, 120/0 by last touch.
-CLICKS = {"telegram": 3, "mastodon": 2}
+# Mastodon's link comes first by id, Telegram's first by revenue: the top tables sort by revenue.
+CLICKS = {"mastodon": 2, "telegram": 3}
 CREDITS = {"linear": {"telegram": 7500, "mastodon": 4500}, "last_touch": {"telegram": 12000}}
 
 
@@ -143,6 +144,9 @@ async def test_dashboard_in_chromium(
             totals = await page.inner_text("#totals")
             assert "5" in totals and "$120.00" in totals and "undefined" not in totals
             assert "2\nunique clicks" in totals, totals  # one visitor per channel, clicking again
+            top = await page.eval_on_selector_all(
+                "#link-table tbody tr", "rows => rows.map(r => r.cells[0].innerText)")
+            assert top == ["codetelegram", "codemastodon"]
 
             await page.click(f"[data-share='{seeded['share_id']}']")
             await page.wait_for_selector("#share-detail h3")

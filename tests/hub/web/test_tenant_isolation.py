@@ -86,6 +86,7 @@ NOT_ID_QUERY = {
     "from",
     "to",
     "format",
+    "sort",
     "model",
     "models",
     "dimension",
