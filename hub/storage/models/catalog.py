@@ -34,6 +34,9 @@ class Product(Base):
     __table_args__ = (
         Index(None, "merchant_id", "external_id", unique=True),
         Index(None, "merchant_id", "created_at"),
+        # The product import finds a merchant's products by URL (not unique: the API may
+        # store two products with one URL).
+        Index(None, "merchant_id", "url"),
     )
 
 
