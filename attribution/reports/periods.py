@@ -21,9 +21,20 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Date, case, cast, func, literal
 from sqlalchemy.sql.elements import ColumnElement
 
-__all__ = ["MAX_DAYS", "Period", "local_day"]
+__all__ = ["MAX_DAYS", "Period", "Span", "local_day"]
 
 MAX_DAYS = 1100
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Local days ``first`` to ``last`` (both included); ``weeks``: whole weeks, Monday to
+    Sunday, read from a weekly rollup keyed by each week's Monday (``first`` and ``last`` are
+    then the first and the last of those Mondays)."""
+
+    first: date
+    last: date
+    weeks: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +69,20 @@ class Period:
     def days(self) -> list[date]:
         count = (self.last_day - self.first_day).days + 1
         return [self.first_day + timedelta(days=i) for i in range(count)]
+
+    def spans(self) -> list[Span]:
+        """The period as its whole weeks (Monday to Sunday) and the days before and after
+        them, in order; the days alone when it holds no whole week."""
+        monday = self.first_day + timedelta(days=-self.first_day.weekday() % 7)
+        sunday = self.last_day - timedelta(days=(self.last_day.weekday() + 1) % 7)
+        if (sunday - monday).days < 6:
+            return [Span(self.first_day, self.last_day)]
+        spans = [Span(monday, sunday - timedelta(days=6), weeks=True)]
+        if self.first_day < monday:
+            spans.insert(0, Span(self.first_day, monday - timedelta(days=1)))
+        if sunday < self.last_day:
+            spans.append(Span(sunday + timedelta(days=1), self.last_day))
+        return spans
 
     def on_grid(self, step_s: int) -> bool:
         """Whether every local day of the period begins (and the period ends) on a multiple

@@ -24,10 +24,18 @@ credits themselves (they carry their conversion's currency, so PostgreSQL sums t
 covering index of ``attribution_credits`` alone); ``credits_from`` picks the source. Weights
 and revenue are double precision in both, so sums from the two agree to rounding.
 
-Clicks are read from ``click_buckets`` (per link and 15-minute UTC bucket, kept equal to
-``clicks`` by triggers) whenever the period's local days begin on bucket boundaries — in
-every zone in use today — and from ``clicks`` otherwise; both give the same numbers
-(``clicks_from`` picks one).
+Clicks are read, on PostgreSQL, from ``click_days`` (per link and local day), elsewhere from
+``click_buckets`` (per link and 15-minute UTC bucket, kept equal to ``clicks`` by triggers)
+whenever the period's local days begin on bucket boundaries — in every zone in use today —
+and from ``clicks`` otherwise; all give the same numbers (``clicks_from`` picks one).
+
+Weekly rollups: ``click_weeks``, ``credit_product_weeks`` and ``credit_link_weeks`` sum the
+day rollups per local week (Monday to Sunday), kept from them by triggers. Except by day,
+reports read a period's whole weeks from these and the days around them from the day
+rollups (``Period.spans``): a quarter by product is a fifth of the rows.
+
+A report answers the rows of a ``Window`` (sorted by key or by a figure, from an offset, at
+most a limit), with labels and figures made for those rows only, and totals over every row.
 """
 
 from __future__ import annotations
@@ -37,12 +45,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
+from math import fsum
 from typing import Any, Literal, get_args
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from attribution.reports.periods import Period, local_day
+from attribution.reports.periods import Period, Span, local_day
 from hub.money import from_minor
 from hub.storage.models import (
     BUCKET_S,
@@ -52,9 +61,12 @@ from hub.storage.models import (
     Click,
     ClickBucket,
     ClickDay,
+    ClickWeek,
     CreditDay,
     CreditLinkDay,
+    CreditLinkWeek,
     CreditProductDay,
+    CreditProductWeek,
     Link,
     Merchant,
     Product,
@@ -242,28 +254,48 @@ async def credit_source(
     return "credits"
 
 
+def _click_rows(merchant_id: int, period: Period, per_day: bool) -> Any:
+    """The period's rows of ``click_days``; unless ``per_day``, its whole weeks' rows of
+    ``click_weeks`` and the days' around them: ``link_id``, ``day``, ``clicks``,
+    ``unique_clicks``."""
+    parts = []
+    for span in _spans(period, not per_day):
+        table: type[ClickDay | ClickWeek] = ClickWeek if span.weeks else ClickDay
+        parts.append(
+            select(table.link_id, table.day, table.clicks, table.unique_clicks).where(
+                table.merchant_id == merchant_id,
+                table.timezone == period.timezone,
+                table.day >= span.first,
+                table.day <= span.last,
+            )
+        )
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("click_rows")
+
+
 async def click_columns(
-    session: AsyncSession, merchant_id: int, period: Period, clicks_from: ClickSource = "auto"
+    session: AsyncSession,
+    merchant_id: int,
+    period: Period,
+    clicks_from: ClickSource = "auto",
+    *,
+    per_day: bool = True,
 ) -> ClickColumns:
     """Where clicks are counted (see the module's docstring): ``days`` when the merchant's
     days are kept in the period's zone (PostgreSQL), else ``buckets`` when the period's days
     begin on bucket boundaries, else ``clicks``. Asking for a source that cannot give the
-    period's numbers exactly raises ``ValueError``."""
+    period's numbers exactly raises ``ValueError``. Unless ``per_day``, ``days`` reads whole
+    weeks from ``click_weeks`` (and ``day`` is then a week's Monday for those rows)."""
     dialect = _dialect(session)
     if clicks_from in ("auto", "days"):
         if await _kept_zone(session, merchant_id) == period.timezone:
+            rows = _click_rows(merchant_id, period, per_day)
             return ClickColumns(
                 "days",
-                ClickDay.link_id,
-                ClickDay.day,
-                func.sum(ClickDay.clicks),
-                func.sum(ClickDay.unique_clicks),
-                [
-                    ClickDay.merchant_id == merchant_id,
-                    ClickDay.timezone == period.timezone,
-                    ClickDay.day >= period.first_day,
-                    ClickDay.day <= period.last_day,
-                ],
+                rows.c.link_id,
+                rows.c.day,
+                func.sum(rows.c.clicks),
+                func.sum(rows.c.unique_clicks),
+                [],
             )
         if clicks_from == "days":
             raise ValueError("click days are kept in the merchant's zone on PostgreSQL only")
@@ -304,23 +336,66 @@ def _norm(key: Any) -> Key:
     return str(key)  # a date (PostgreSQL) → ISO text, as SQLite gives it
 
 
-def _rollup(dimension: Dimension | None) -> type[CreditDay | CreditProductDay | CreditLinkDay]:
+_Rollup = type[CreditDay | CreditProductDay | CreditLinkDay | CreditProductWeek | CreditLinkWeek]
+# Day rollups with a weekly one beside them: whole weeks of a period are read from it.
+_WEEKLY: dict[_Rollup, _Rollup] = {
+    CreditProductDay: CreditProductWeek,
+    CreditLinkDay: CreditLinkWeek,
+}
+_ROLLUP_KEY = {
+    "channel": ("channel_kind", ""),
+    "account": ("channel_account_id", 0),
+    "campaign": ("campaign_id", 0),
+    "product": ("product_id", 0),
+    "link": ("link_id", 0),
+}
+
+
+def _rollup(dimension: Dimension | None) -> _Rollup:
     if dimension == "product":
         return CreditProductDay
     return CreditLinkDay if dimension == "link" else CreditDay
 
 
-def _rollup_key(dimension: Dimension) -> Any:
+def _rollup_key(dimension: Dimension, table: _Rollup) -> Any:
     """The key of a rollup row, its stored '' or 0 read back as NULL."""
     if dimension == "day":
-        return CreditDay.day
-    return {
-        "channel": func.nullif(CreditDay.channel_kind, ""),
-        "account": func.nullif(CreditDay.channel_account_id, 0),
-        "campaign": func.nullif(CreditDay.campaign_id, 0),
-        "product": func.nullif(CreditProductDay.product_id, 0),
-        "link": func.nullif(CreditLinkDay.link_id, 0),
-    }[dimension]
+        return table.day
+    column, empty = _ROLLUP_KEY[dimension]
+    return func.nullif(getattr(table, column), empty)
+
+
+def _spans(period: Period, weekly: bool) -> list[Span]:
+    return period.spans() if weekly else [Span(period.first_day, period.last_day)]
+
+
+def _rollup_rows(
+    merchant_id: int, dimension: Dimension | None, models: Sequence[str], period: Period
+) -> Any:
+    """The day rollup's rows of the period (and the weekly rollup's for its whole weeks, when
+    the dimension has one): key ``k``, ``model``, ``currency``, ``weight``, ``revenue``."""
+    days = _rollup(dimension)
+    weeks = _WEEKLY.get(days)
+    parts = []
+    for span in _spans(period, weeks is not None and dimension != "day"):
+        table = weeks if span.weeks and weeks is not None else days
+        key = [_rollup_key(dimension, table).label("k")] if dimension else []
+        parts.append(
+            select(
+                *key,
+                table.model.label("model"),
+                func.nullif(table.currency, "").label("currency"),
+                table.weight.label("weight"),
+                table.revenue_minor.label("revenue"),
+            ).where(
+                table.merchant_id == merchant_id,
+                table.timezone == period.timezone,
+                table.model.in_(list(models)),
+                table.day >= span.first,
+                table.day <= span.last,
+            )
+        )
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("rollup")
 
 
 async def _credited(
@@ -334,17 +409,11 @@ async def _credited(
     source = await credit_source(session, merchant_id, period, credits_from)
     key: Any
     if source == "days":
-        table = _rollup(dimension)
-        key = _rollup_key(dimension) if dimension else None
-        cols = [table.model, func.nullif(table.currency, "")]
-        weight, revenue = table.weight, table.revenue_minor
-        where = [
-            table.merchant_id == merchant_id,
-            table.timezone == period.timezone,
-            table.model.in_(list(models)),
-            table.day >= period.first_day,
-            table.day <= period.last_day,
-        ]
+        rows = _rollup_rows(merchant_id, dimension, models, period)
+        key = rows.c.k if dimension else None
+        cols = [rows.c.model, rows.c.currency]
+        weight, revenue = rows.c.weight, rows.c.revenue
+        where: list[Any] = []
     else:
         key = _credit_key(dimension, period, _dialect(session)) if dimension else None
         cols = [AttributionCredit.model, AttributionCredit.currency]
@@ -358,16 +427,24 @@ async def _credited(
     if key is not None:
         cols.insert(0, key.label("k"))
     query = select(*cols, func.sum(weight), func.sum(revenue)).where(*where).group_by(*cols)
-    # One pass over the groups (one per key, model and currency: thousands for products).
+    # One pass over the groups (one per key, model and currency: tens of thousands for seven
+    # models by product), read as plain rows.
     weights: dict[tuple[Key, str], float] = {}
     minor: dict[tuple[Key, str], dict[str, float]] = {}
-    for row in (await session.execute(query)).all():
-        kk = (_norm(row[0]) if key is not None else None, str(row[-4]))
-        weights[kk] = weights.get(kk, 0.0) + float(row[-2] or 0.0)
+    norm = _norm if dimension == "day" else None
+    for row in await _rows(session, query):
+        k = None if key is None else norm(row[0]) if norm else row[0]
+        kk = (k, row[-4])
+        weights[kk] = weights.get(kk, 0.0) + (row[-2] or 0.0)
         amounts = minor.setdefault(kk, {})
-        currency = str(row[-3])
-        amounts[currency] = amounts.get(currency, 0.0) + float(row[-1] or 0.0)
+        amounts[row[-3]] = amounts.get(row[-3], 0.0) + (row[-1] or 0.0)
     return {kk: (w, minor[kk]) for kk, w in weights.items()}
+
+
+async def _rows(session: AsyncSession, query: Any) -> Any:
+    """The rows of a Core query, on the session's connection (without the ORM's result
+    processing, a third of a report's time on tens of thousands of groups)."""
+    return (await (await session.connection()).execute(query)).all()
 
 
 @lru_cache(maxsize=256)
@@ -386,14 +463,18 @@ def _figures(sums: Sums) -> Figures:
 
 
 def _totals(credited: dict[tuple[Key, str], Sums]) -> dict[str, Figures]:
-    """Per model, the sums over every key: each credit has exactly one key per dimension."""
-    weight: dict[str, float] = defaultdict(float)
-    minor: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for (_, model), (w, amounts) in sorted(credited.items(), key=lambda kv: str(kv[0])):
-        weight[model] += w
+    """Per model, the sums over every key: each credit has exactly one key per dimension.
+    ``fsum`` makes them exact, so they do not depend on the order the groups came in."""
+    weights: dict[str, list[float]] = defaultdict(list)
+    minor: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for (_, model), (w, amounts) in credited.items():
+        weights[model].append(w)
         for cur, amount in amounts.items():
-            minor[model][cur] += amount
-    return {m: _figures((weight[m], dict(minor[m]))) for m in weight}
+            minor[model][cur].append(amount)
+    return {
+        m: _figures((fsum(ws), {cur: fsum(a) for cur, a in minor[m].items()}))
+        for m, ws in weights.items()
+    }
 
 
 async def _clicks(
@@ -407,8 +488,9 @@ async def _clicks(
     if key is not None:
         query = query.group_by(key)
     out: dict[Key, tuple[int, int]] = {}
-    for row in await session.execute(query):
-        k = _norm(row[0]) if key is not None else None
+    norm = _norm if dimension == "day" else None
+    for row in await _rows(session, query):
+        k = None if key is None else norm(row[0]) if norm else row[0]
         out[k] = (int(row[-2] or 0), int(row[-1] or 0))
     return out
 
@@ -484,7 +566,9 @@ async def report(
     """One model's figures for ``dimension`` over ``period``: the rows of ``window``, and the
     totals of every row. Figures and labels are made for the window's rows only."""
     await plan_per_period(session)
-    cols = await click_columns(session, merchant_id, period, clicks_from)
+    cols = await click_columns(
+        session, merchant_id, period, clicks_from, per_day=dimension == "day"
+    )
     credited = await _credited(session, merchant_id, dimension, [model], period, credits_from)
     clicks = await _clicks(session, dimension, cols)
     keys = {k for k, _ in credited} | set(clicks)
@@ -523,6 +607,7 @@ async def compare_models(
 ) -> Comparison:
     """Several models side by side for ``dimension`` over ``period``: the rows of ``window``
     (sorted by the first model's figures), and the totals of every row."""
+    models = list(models)
     await plan_per_period(session)
     credited = await _credited(session, merchant_id, dimension, models, period, credits_from)
     ordered = _ordered(dimension, {k for k, _ in credited}, period)

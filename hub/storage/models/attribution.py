@@ -123,7 +123,8 @@ class AttributionCredit(Base):
 
 class _CreditSums:
     """A merchant's credits of one model on one local day (in the zone ``timezone``) and
-    currency: how many, and the sums of their ``weight`` and ``revenue_minor``.
+    currency: how many, and the sums of their ``weight`` and ``revenue_minor``. In a weekly
+    table, ``day`` is the Monday of a local week and the row sums the week's days.
 
     Kept equal to the credits they cover by triggers (migration 0007) and rebuilt for a
     merchant whose time zone changes; PostgreSQL only, like ``click_days`` (on SQLite reports
@@ -183,6 +184,32 @@ class CreditLinkDay(_CreditSums, Base):
     """Credits per local day and link (see _CreditSums)."""
 
     __tablename__ = "credit_link_days"
+
+    link_id: Mapped[int] = mapped_column(BigId)
+
+    __table_args__ = (
+        PrimaryKeyConstraint(*_DAY_KEY, "link_id", "currency", postgresql_include=_SUMMED),
+    )
+
+
+class CreditProductWeek(_CreditSums, Base):
+    """``credit_product_days`` summed per local week (``day``: its Monday; migration 0009),
+    kept by triggers on that table. Reports read a period's whole weeks from here."""
+
+    __tablename__ = "credit_product_weeks"
+
+    product_id: Mapped[int] = mapped_column(BigId)
+
+    __table_args__ = (
+        PrimaryKeyConstraint(*_DAY_KEY, "product_id", "currency", postgresql_include=_SUMMED),
+    )
+
+
+class CreditLinkWeek(_CreditSums, Base):
+    """``credit_link_days`` summed per local week (``day``: its Monday; migration 0009), kept
+    by triggers on that table."""
+
+    __tablename__ = "credit_link_weeks"
 
     link_id: Mapped[int] = mapped_column(BigId)
 
