@@ -7,14 +7,24 @@ OAuth 1.0a user context (consumer key/secret + access token/secret, HMAC-SHA1 si
 since its tokens do not expire), or an OAuth 2.0 user access token (``tweet.write``; it expires
 after two hours and refreshing it is the caller's job). Text is weighted as twitter-text v3
 counts it (`TextUnit.WEIGHTED`, every URL 23), at most 280. Errors are problem-details JSON;
-``403 … duplicate content`` is `PermanentError("duplicate_content")`; 429 waits until
-``x-rate-limit-reset`` (unix seconds), or the 24-hour reset when that counter is exhausted.
-X has no idempotency key: a timeout after sending is `OutcomeUnknown(retry_safe=False)`.
+``403 … duplicate content`` is `PermanentError("duplicate_content")`. X has no idempotency
+key: a timeout after sending is `OutcomeUnknown(retry_safe=False)`.
+
+Limits. A 429 is `RateLimited` until ``x-rate-limit-reset`` (unix seconds, the 15-minute
+window). When one of the 24-hour post counters it reports, the user's
+(``x-user-limit-24hour-remaining``) or the app's (``x-app-limit-24hour-remaining``), is 0,
+it is `QuotaExhausted` (``daily_limit``) until the later of the spent counters'
+``-reset``: nothing gets through before, whatever the 15-minute window says. A 402 (the
+app's pay-per-use credits are depleted) is `QuotaExhausted` too: the account is fine, but
+no post goes out until someone tops the credits up, so its posts wait a day
+(`_CREDITS_WAIT_S`) and try again. Waits are counted on X's clock (its ``Date`` header).
 """
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import aiohttp
@@ -34,13 +44,15 @@ from connectors.registry import register
 
 __all__ = ["ERRORS", "XConfig", "XConnector", "tweet_length"]
 
-# Codes this module derives from the problem text (see `_code`) first, then HTTP statuses.
+# Codes this module derives from the problem text (see `_code`) or from the 24-hour counters
+# of a 429 (see `_daily_limit`) first, then HTTP statuses.
 ERRORS: ErrorTable = {
     "duplicate_content": ErrorKind.PERMANENT,
     "text_too_long": ErrorKind.PERMANENT,
+    "daily_limit": ErrorKind.QUOTA_EXHAUSTED,  # a 24-hour post counter is spent: until reset
     400: ErrorKind.PERMANENT,
     401: ErrorKind.AUTH_EXPIRED,
-    402: ErrorKind.MISCONFIGURED,  # pay-per-use credits exhausted: a person must act
+    402: ErrorKind.QUOTA_EXHAUSTED,  # pay-per-use credits depleted: hold posts a day
     403: ErrorKind.MISCONFIGURED,  # no write permission, suspended, app-only token
     404: ErrorKind.PERMANENT,
     429: ErrorKind.RATE_LIMITED,
@@ -56,6 +68,8 @@ _URL_LENGTH = 23
 _MAX_WEIGHTED = 280
 _MAX_IMAGE_BYTES = 5 << 20  # 5 MB image cap (unconfirmed for v2; the v1.1 figure)
 _OAUTH1_FIELDS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
+_DAILY_COUNTERS = {"x-user-limit-24hour": "user", "x-app-limit-24hour": "app"}
+_CREDITS_WAIT_S = 24 * 3600.0
 
 
 def tweet_length(text: str) -> int:
@@ -119,30 +133,65 @@ def _code(body: Any) -> tuple[str | None, str]:
     return code, message
 
 
+def _unix(value: str | None) -> float | None:
+    return float(value) if value and value.isdigit() else None
+
+
+def _channel_now(reply: Reply) -> float:
+    """X's clock (its ``Date`` header), which its resets are counted on; ours without one."""
+    try:
+        sent = parsedate_to_datetime(reply.header("Date") or "")
+    except (TypeError, ValueError, IndexError):
+        return time.time()
+    return (sent if sent.tzinfo is not None else sent.replace(tzinfo=UTC)).timestamp()
+
+
+def _daily_limit(reply: Reply) -> tuple[list[str], float | None] | None:
+    """The spent 24-hour counters ("user", "app") and when the last of them resets (unix
+    seconds, None when not said); None when no counter is spent."""
+    spent: list[str] = []
+    resets: list[float] = []
+    for prefix, who in _DAILY_COUNTERS.items():
+        if reply.header(f"{prefix}-remaining") != "0":
+            continue
+        spent.append(who)
+        if (reset := _unix(reply.header(f"{prefix}-reset"))) is not None:
+            resets.append(reset)
+    if not spent:
+        return None
+    return spent, max(resets, default=None)
+
+
 def _retry_after(reply: Reply) -> float | None:
     """Seconds until the window resets: the 24-hour one when it is spent, else the 15-minute."""
-    resets: list[float] = []
-    for prefix in ("x-user-limit-24hour", "x-app-limit-24hour"):
-        reset = reply.header(f"{prefix}-reset")
-        if reply.header(f"{prefix}-remaining") == "0" and reset and reset.isdigit():
-            resets.append(float(reset))
-    reset = reply.header("x-rate-limit-reset")
-    if not resets and reset and reset.isdigit():
-        resets.append(float(reset))
-    if resets:
-        return max(0.0, max(resets) - time.time())
+    now = _channel_now(reply)
+    daily = _daily_limit(reply)
+    if daily is not None:
+        reset = daily[1]
+        return None if reset is None else max(0.0, reset - now)
+    if (reset := _unix(reply.header("x-rate-limit-reset"))) is not None:
+        return max(0.0, reset - now)
     return parse_retry_after(reply.header("Retry-After"))
 
 
 def _error(reply: Reply) -> Exception:
     code, message = _code(reply.json())
-    return classify(
-        ERRORS,
-        status=reply.status,
-        code=code,
-        message=message,
-        retry_after_s=_retry_after(reply) if reply.status == 429 else None,
-    )
+    wait_s = _retry_after(reply) if reply.status == 429 else None
+    daily = _daily_limit(reply) if reply.status == 429 else None
+    if daily is not None:
+        spent, reset = daily
+        code = "daily_limit"
+        message = f"X 24-hour post limit of the {' and the '.join(spent)} reached"
+        if reset is not None:  # else a day, the quota default
+            wait_s = max(wait_s or 0.0, 1.0)  # a reset already past: try again at once
+            message += f"; resumes {datetime.fromtimestamp(reset, UTC):%Y-%m-%d %H:%M:%S} UTC"
+    elif reply.status == 402:
+        wait_s = _CREDITS_WAIT_S
+        message = (
+            "X API credits depleted (402 Payment Required); posting resumes once the app's "
+            f"credits are topped up, tried again after {_CREDITS_WAIT_S / 3600:g} h"
+        )
+    return classify(ERRORS, status=reply.status, code=code, message=message, retry_after_s=wait_s)
 
 
 @register

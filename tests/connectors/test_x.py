@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
 
+import aiohttp
 import pydantic
 import pytest
 
@@ -14,13 +21,15 @@ from connectors import (
     Misconfigured,
     OutcomeUnknown,
     PermanentError,
+    QuotaExhausted,
     RateLimited,
     RenderedPost,
 )
 from connectors._http import Reply
-from connectors.x import _retry_after, tweet_length
+from connectors.x import _error, _retry_after, tweet_length
 from tests.connectors.conftest import LINK, Channel, make_card
 from tests.contract import x as xa
+from tests.contract._server import ContractState, serve
 
 KIND = "x"
 
@@ -195,3 +204,148 @@ async def test_a_wrong_signature_is_refused(channel: Channel) -> None:
     config = channel.config_with(consumer_secret="not-the-secret")
     with pytest.raises(AuthExpired):
         await channel.connector.check_credentials(config, channel.session)
+
+
+# X's 24-hour post counters and pay-per-use credits ------------------------------------------
+
+XServer = Callable[[xa.Usage], Awaitable[tuple[Any, ContractState]]]
+
+
+@pytest.fixture
+async def x_server(session: aiohttp.ClientSession) -> AsyncIterator[XServer]:
+    """Starts an X contract server keeping `usage`; a config pointing at it, and its state."""
+    async with AsyncExitStack() as stack:
+
+        async def start(usage: xa.Usage) -> tuple[Any, ContractState]:
+            state = ContractState()
+            url = await stack.enter_async_context(serve(xa.create_app(state, usage)))
+            config = connectors.get(KIND).parse_config(
+                {
+                    "consumer_key": xa.CONSUMER_KEY,
+                    "consumer_secret": xa.CONSUMER_SECRET,
+                    "access_token": xa.ACCESS_TOKEN,
+                    "access_token_secret": xa.ACCESS_TOKEN_SECRET,
+                    "base_url": url,
+                }
+            )
+            return config, state
+
+        yield start
+
+
+async def _post(config: Any, session: aiohttp.ClientSession, title: str) -> str:
+    connector = connectors.get(KIND)
+    post = connector.render(make_card(title=title), LINK)
+    return (await connector.publish(post, config, session)).remote_id
+
+
+def _at(unix_s: float) -> str:
+    return f"{datetime.fromtimestamp(unix_s, UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+async def test_spent_user_counter_holds_posts_until_its_reset(
+    x_server: XServer, session: aiohttp.ClientSession
+) -> None:
+    reset = int(time.time()) + 5 * 3600
+    usage = xa.Usage(user=xa.Window(limit=2, reset_at=reset), app=xa.Window(limit=1667))
+    config, state = await x_server(usage)
+    await _post(config, session, "One")
+    await _post(config, session, "Two")
+    with pytest.raises(QuotaExhausted) as info:
+        await _post(config, session, "Three")
+    held = info.value
+    # Not a broken account (no PermanentError): a rate limit lasting until the counter resets,
+    # not until the 15-minute window's reset the same answer names.
+    assert isinstance(held, RateLimited) and not isinstance(held, PermanentError)
+    assert reset - time.time() - 2 <= held.retry_after_s <= reset - time.time() + 1
+    assert held.message == f"X 24-hour post limit of the user reached; resumes {_at(reset)}"
+    refused = state.requests[-1]
+    assert refused.path == "/2/tweets" and len(state.posts) == 2
+    assert usage.user is not None and usage.user.used == 2
+
+
+async def test_spent_app_counter_waits_for_the_later_reset(
+    x_server: XServer, session: aiohttp.ClientSession
+) -> None:
+    now = int(time.time())
+    user = xa.Window(limit=17, used=17, reset_at=now + 600)
+    app = xa.Window(limit=1667, used=1667, reset_at=now + 7200)
+    config, state = await x_server(xa.Usage(user=user, app=app))
+    with pytest.raises(QuotaExhausted) as info:
+        await _post(config, session, "One")
+    assert now + 7200 - time.time() - 2 <= info.value.retry_after_s <= 7200
+    assert info.value.message == (
+        f"X 24-hour post limit of the user and the app reached; resumes {_at(now + 7200)}"
+    )
+    assert state.posts == {}
+
+
+async def test_counter_with_room_left_is_a_plain_rate_limit(
+    x_server: XServer, session: aiohttp.ClientSession
+) -> None:
+    config, state = await x_server(xa.Usage(user=xa.Window(limit=17)))
+    state.rate = (1, 30.0)
+    await _post(config, session, "One")
+    with pytest.raises(RateLimited) as info:
+        await _post(config, session, "Two")
+    assert type(info.value) is RateLimited  # the 15-minute window, not the day
+    assert 25 <= info.value.retry_after_s <= 32
+    assert state.requests[-1].path == "/2/tweets"
+
+
+async def test_the_counter_resets_and_posting_resumes(
+    x_server: XServer, session: aiohttp.ClientSession
+) -> None:
+    window = xa.Window(limit=1, reset_at=int(time.time()) + 2)
+    config, state = await x_server(xa.Usage(user=window))
+    await _post(config, session, "One")
+    with pytest.raises(QuotaExhausted) as info:
+        await _post(config, session, "Two")
+    assert 0.5 <= info.value.retry_after_s <= 3.0
+    await asyncio.sleep(info.value.retry_after_s + 0.1)
+    await _post(config, session, "Two")
+    assert len(state.posts) == 2
+
+
+async def test_depleted_credits_hold_posts_for_a_day(
+    x_server: XServer, session: aiohttp.ClientSession
+) -> None:
+    usage = xa.Usage(credits=1)
+    config, state = await x_server(usage)
+    await _post(config, session, "One")
+    with pytest.raises(QuotaExhausted) as info:
+        await _post(config, session, "Two")
+    depleted = info.value
+    assert not isinstance(depleted, PermanentError)  # no longer Misconfigured: nothing to fix
+    assert depleted.retry_after_s == 86_400.0
+    assert depleted.message == (
+        "X API credits depleted (402 Payment Required); posting resumes once the app's "
+        "credits are topped up, tried again after 24 h"
+    )
+    assert len(state.posts) == 1 and usage.credits == 0
+    usage.credits = 5  # topped up
+    await _post(config, session, "Two")
+    assert len(state.posts) == 2
+
+
+def test_a_spent_counter_is_counted_on_xs_clock() -> None:
+    """The wait is the reset minus X's own time (its Date header), not ours."""
+    ours = time.time()
+    x_now = int(ours) + 120  # X's clock runs two minutes ahead
+    headers = {
+        "Date": format_datetime(datetime.fromtimestamp(x_now, UTC), usegmt=True),
+        "x-rate-limit-reset": str(x_now + 900),
+        "x-user-limit-24hour-remaining": "0",
+        "x-user-limit-24hour-reset": str(x_now + 3600),
+    }
+    held = _error(Reply(429, headers, b'{"title": "Too Many Requests"}'))
+    assert isinstance(held, QuotaExhausted) and held.retry_after_s == 3600.0
+    # A spent counter without a reset: a day, the quota default.
+    del headers["x-user-limit-24hour-reset"]
+    held = _error(Reply(429, headers, b"{}"))
+    assert isinstance(held, QuotaExhausted) and held.retry_after_s == 86_400.0
+    assert held.message == "X 24-hour post limit of the user reached"
+    # A reset already past on X's clock: try again at once (one second).
+    headers["x-user-limit-24hour-reset"] = str(x_now - 5)
+    held = _error(Reply(429, headers, b"{}"))
+    assert isinstance(held, QuotaExhausted) and held.retry_after_s == 1.0

@@ -9,6 +9,12 @@ token cannot post (403). ``POST /2/tweets`` validates ``text``/``media`` and the
 URL 23, max 280), refuses duplicate text with the documented 403, and answers 201. Media by
 ``POST /2/media/upload`` (multipart ``media`` + ``media_category``). ``DELETE /2/tweets/:id``,
 ``GET /2/users/me``; 429 with ``x-rate-limit-*`` headers (reset in unix seconds).
+
+With a `Usage`, ``POST /2/tweets`` also keeps X's 24-hour post counters, the user's
+(``x-user-limit-24hour-limit/-remaining/-reset``) and the app's (``x-app-limit-24hour-*``),
+sent on every answer; a spent counter answers 429 with the documented body, both counters'
+headers and the 15-minute ``x-rate-limit-*`` ones (not spent). Pay-per-use credits, when
+counted, pay for one post each; with none left the answer is 402 Payment Required.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -47,6 +54,73 @@ _EMOJI_POINT = regex.compile(r"[\p{Emoji}\p{Emoji_Component}]")
 _EMOJI_BASE = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\u20e3]")
 _OAUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
 DUPLICATE = "You are not allowed to create a Tweet with duplicate content."
+DAY_S = 86_400
+
+
+@dataclass
+class Window:
+    """One 24-hour post counter: `limit` posts until `reset_at` (unix seconds); then the next
+    window starts with none used."""
+
+    limit: int
+    used: int = 0
+    reset_at: int = field(default_factory=lambda: int(time.time()) + DAY_S)
+
+    def roll(self) -> None:
+        now = time.time()
+        while now >= self.reset_at:
+            self.used, self.reset_at = 0, self.reset_at + DAY_S
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+    def headers(self, prefix: str) -> dict[str, str]:
+        return {
+            f"{prefix}-limit": str(self.limit),
+            f"{prefix}-remaining": str(self.remaining),
+            f"{prefix}-reset": str(self.reset_at),
+        }
+
+
+@dataclass
+class Usage:
+    """What the account may still post: the user's and the app's 24-hour counters (``None``:
+    the tier sends none) and the app's pay-per-use credits in posts (``None``: not counted)."""
+
+    user: Window | None = None
+    app: Window | None = None
+    credits: int | None = None
+
+    def windows(self) -> dict[str, Window]:
+        found = {"x-user-limit-24hour": self.user, "x-app-limit-24hour": self.app}
+        return {prefix: w for prefix, w in found.items() if w is not None}
+
+    def headers(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for prefix, window in self.windows().items():
+            window.roll()
+            out.update(window.headers(prefix))
+        return out
+
+    def refusal(self) -> web.Response | None:
+        """The answer when no post may be made now, else None."""
+        if self.credits is not None and self.credits <= 0:
+            return _payment_required()
+        for window in self.windows().values():
+            window.roll()
+        if any(w.remaining == 0 for w in self.windows().values()):
+            return _too_many(daily=self.headers())
+        return None
+
+    def take(self) -> None:
+        for window in self.windows().values():
+            window.used += 1
+        if self.credits is not None:
+            self.credits -= 1
+
+
+USAGE = web.AppKey("x_usage", Usage)
 
 
 def weighted_length(text: str) -> int:
@@ -73,14 +147,29 @@ def _problem(status: int, title: str, detail: str, **headers: str) -> web.Respon
     return json_reply(status, body, headers)
 
 
-def _too_many(retry_after_s: float = 30.0) -> web.Response:
+def _too_many(retry_after_s: float = 30.0, daily: dict[str, str] | None = None) -> web.Response:
+    """429; with `daily` (a spent 24-hour counter's headers) the 15-minute window has room."""
     reset = int(time.time() + retry_after_s + 0.999)
     headers = {
         "x-rate-limit-limit": "100",
-        "x-rate-limit-remaining": "0",
+        "x-rate-limit-remaining": "99" if daily else "0",
         "x-rate-limit-reset": str(reset),
+        **(daily or {}),
     }
     return _problem(429, "Too Many Requests", "Too Many Requests", **headers)
+
+
+def _daily_limit() -> web.Response:
+    """The user's 24-hour counter spent, resetting in three hours; the app's has room."""
+    now = int(time.time())
+    user = Window(limit=17, used=17, reset_at=now + 3 * 3600)
+    app = Window(limit=1667, used=40, reset_at=now + 5 * 3600)
+    daily = user.headers("x-user-limit-24hour") | app.headers("x-app-limit-24hour")
+    return _too_many(daily=daily)
+
+
+def _payment_required() -> web.Response:
+    return _problem(402, "Payment Required", "Your credits are exhausted.")
 
 
 def _too_long() -> web.Response:
@@ -100,11 +189,12 @@ def _unauthorized() -> web.Response:
 ERROR_REPLIES: dict[int | str, Callable[[], web.Response]] = {
     "duplicate_content": lambda: _problem(403, "Forbidden", DUPLICATE),
     "text_too_long": _too_long,
+    "daily_limit": _daily_limit,
     400: lambda: json_reply(
         400, {"errors": [{"message": "The `text` field must be a string"}], "title": "Invalid"}
     ),
     401: _unauthorized,
-    402: lambda: _problem(402, "Payment Required", "Your credits are exhausted."),
+    402: _payment_required,
     403: lambda: _problem(403, "Forbidden", "You are not permitted to perform this action."),
     404: lambda: _problem(404, "Not Found Error", "Could not find the resource."),
     429: _too_many,
@@ -197,8 +287,13 @@ async def _create(request: web.Request) -> web.Response:
     state = request.app[STATE]
     if (refused := _auth(request)) is not None:
         return refused
+    usage = request.app[USAGE]
     if (retry_after := state.retry_after("tweets")) is not None:
-        return _too_many(retry_after)
+        limited = _too_many(retry_after)
+        limited.headers.update(usage.headers())
+        return limited
+    if (refused := usage.refusal()) is not None:
+        return refused
     try:
         body = json.loads(await request.read())
     except ValueError:
@@ -220,8 +315,9 @@ async def _create(request: web.Request) -> web.Response:
     tweet_id = str(1346889436626259968 + state.new_id())
     post: dict[str, Any] = {"id": tweet_id, "text": text or "", "media_ids": media_ids}
     state.posts[tweet_id] = post
+    usage.take()
     answer = {"id": tweet_id, "text": text or "", "edit_history_tweet_ids": [tweet_id]}
-    return json_reply(201, {"data": answer})
+    return json_reply(201, {"data": answer}, usage.headers())
 
 
 async def _delete(request: web.Request) -> web.Response:
@@ -241,8 +337,9 @@ async def _me(request: web.Request) -> web.Response:
     return json_reply(200, {"data": {"id": "2244994945", "name": "Shop", "username": "shop"}})
 
 
-def create_app(state: ContractState) -> web.Application:
+def create_app(state: ContractState, usage: Usage | None = None) -> web.Application:
     app = make_app(state, ERROR_REPLIES)
+    app[USAGE] = usage or Usage()
     app.router.add_post("/2/tweets", _create)
     app.router.add_delete("/2/tweets/{id}", _delete)
     app.router.add_post("/2/media/upload", _upload)
