@@ -29,10 +29,10 @@ Clicks are read, on PostgreSQL, from ``click_days`` (per link and local day), el
 whenever the period's local days begin on bucket boundaries — in every zone in use today —
 and from ``clicks`` otherwise; all give the same numbers (``clicks_from`` picks one).
 
-Weekly rollups: ``click_weeks``, ``credit_product_weeks`` and ``credit_link_weeks`` sum the
-day rollups per local week (Monday to Sunday), kept from them by triggers. Except by day,
-reports read a period's whole weeks from these and the days around them from the day
-rollups (``Period.spans``): a quarter by product is a fifth of the rows.
+Weekly rollups: ``click_weeks``, ``credit_weeks``, ``credit_product_weeks`` and
+``credit_link_weeks`` sum the day rollups per local week (Monday to Sunday), kept from them
+by triggers. Except by day, reports read a period's whole weeks from these and the days
+around them from the day rollups (``Period.spans``): a quarter is a fifth of the rows.
 
 A report answers the rows of a ``Window`` (sorted by key or by a figure, from an offset, at
 most a limit), with labels and figures made for those rows only, and totals over every row.
@@ -48,7 +48,7 @@ from functools import lru_cache
 from math import fsum
 from typing import Any, Literal, get_args
 
-from sqlalchemy import func, select, text, union_all
+from sqlalchemy import func, literal_column, null, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.reports.periods import Period, Span, local_day
@@ -67,6 +67,7 @@ from hub.storage.models import (
     CreditLinkWeek,
     CreditProductDay,
     CreditProductWeek,
+    CreditWeek,
     Link,
     Merchant,
     Product,
@@ -336,9 +337,12 @@ def _norm(key: Any) -> Key:
     return str(key)  # a date (PostgreSQL) → ISO text, as SQLite gives it
 
 
-_Rollup = type[CreditDay | CreditProductDay | CreditLinkDay | CreditProductWeek | CreditLinkWeek]
-# Day rollups with a weekly one beside them: whole weeks of a period are read from it.
+_Rollup = type[
+    CreditDay | CreditProductDay | CreditLinkDay | CreditWeek | CreditProductWeek | CreditLinkWeek
+]
+# Each day rollup's weekly one: whole weeks of a period are read from it.
 _WEEKLY: dict[_Rollup, _Rollup] = {
+    CreditDay: CreditWeek,
     CreditProductDay: CreditProductWeek,
     CreditLinkDay: CreditLinkWeek,
 }
@@ -375,10 +379,9 @@ def _rollup_rows(
     """The day rollup's rows of the period (and the weekly rollup's for its whole weeks, when
     the dimension has one): key ``k``, ``model``, ``currency``, ``weight``, ``revenue``."""
     days = _rollup(dimension)
-    weeks = _WEEKLY.get(days)
     parts = []
-    for span in _spans(period, weeks is not None and dimension != "day"):
-        table = weeks if span.weeks and weeks is not None else days
+    for span in _spans(period, dimension != "day"):
+        table = _WEEKLY[days] if span.weeks else days
         key = [_rollup_key(dimension, table).label("k")] if dimension else []
         parts.append(
             select(
@@ -398,14 +401,16 @@ def _rollup_rows(
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("rollup")
 
 
-async def _credited(
+async def _credit_groups(
     session: AsyncSession,
     merchant_id: int,
     dimension: Dimension | None,
     models: Sequence[str],
     period: Period,
     credits_from: CreditSource = "auto",
-) -> dict[tuple[Key, str], Sums]:
+) -> Any:
+    """The grouped credits: key ``k`` (when a dimension is given), ``model``, ``currency``,
+    summed weight ``w`` and revenue ``r`` in minor units."""
     source = await credit_source(session, merchant_id, period, credits_from)
     key: Any
     if source == "days":
@@ -426,14 +431,28 @@ async def _credited(
         ]
     if key is not None:
         cols.insert(0, key.label("k"))
-    query = select(*cols, func.sum(weight), func.sum(revenue)).where(*where).group_by(*cols)
-    # One pass over the groups (one per key, model and currency: tens of thousands for seven
-    # models by product), read as plain rows.
+    return (
+        select(*cols, func.sum(weight).label("w"), func.sum(revenue).label("r"))
+        .where(*where)
+        .group_by(*cols)
+    )
+
+
+async def _credited(
+    session: AsyncSession,
+    merchant_id: int,
+    dimension: Dimension | None,
+    models: Sequence[str],
+    period: Period,
+    credits_from: CreditSource = "auto",
+) -> dict[tuple[Key, str], Sums]:
+    query = await _credit_groups(session, merchant_id, dimension, models, period, credits_from)
+    # One pass over the groups (one per key, model and currency), read as plain rows.
     weights: dict[tuple[Key, str], float] = {}
     minor: dict[tuple[Key, str], dict[str, float]] = {}
     norm = _norm if dimension == "day" else None
     for row in await _rows(session, query):
-        k = None if key is None else norm(row[0]) if norm else row[0]
+        k = None if dimension is None else norm(row[0]) if norm else row[0]
         kk = (k, row[-4])
         weights[kk] = weights.get(kk, 0.0) + (row[-2] or 0.0)
         amounts = minor.setdefault(kk, {})
@@ -606,12 +625,23 @@ async def compare_models(
     credits_from: CreditSource = "auto",
 ) -> Comparison:
     """Several models side by side for ``dimension`` over ``period``: the rows of ``window``
-    (sorted by the first model's figures), and the totals of every row."""
+    (sorted by the first model's figures), and the totals of every row.
+
+    By day, every day of the period is a row and the groups are few (days x models). By the
+    other dimensions there are thousands of keys times seven models: the database groups,
+    orders and cuts the window, and only the window's groups and the totals come back."""
     models = list(models)
     await plan_per_period(session)
-    credited = await _credited(session, merchant_id, dimension, models, period, credits_from)
-    ordered = _ordered(dimension, {k for k, _ in credited}, period)
-    shown = window.cut(ordered, _sorted_by(window, models[0], credited))
+    if dimension == "day":
+        credited = await _credited(session, merchant_id, dimension, models, period, credits_from)
+        ordered = _ordered(dimension, {k for k, _ in credited}, period)
+        shown = window.cut(ordered, _sorted_by(window, models[0], credited))
+        found = _totals(credited)
+        count = len(ordered)
+    else:
+        credited, found, shown, count = await _compared_window(
+            session, merchant_id, dimension, models, period, window, credits_from
+        )
     labels = await _labels(session, merchant_id, dimension, set(shown))
     rows = [
         (
@@ -621,6 +651,77 @@ async def compare_models(
         )
         for k in shown
     ]
-    found = _totals(credited)
     totals = {m: found.get(m, Figures()) for m in models}
-    return Comparison(dimension, list(models), period, rows, totals, len(ordered), window)
+    return Comparison(dimension, models, period, rows, totals, count, window)
+
+
+async def _compared_window(
+    session: AsyncSession,
+    merchant_id: int,
+    dimension: Dimension,
+    models: list[str],
+    period: Period,
+    window: Window,
+    credits_from: CreditSource,
+) -> tuple[dict[tuple[Key, str], Sums], dict[str, Figures], list[Key], int]:
+    """The window's groups, the totals per model, the window's keys in order and the number
+    of keys, in one statement. Keys are ordered as :func:`_ordered` orders them (text by code
+    point, ``NULL`` last), after the sorted figure when there is one."""
+    groups = (
+        await _credit_groups(session, merchant_id, dimension, models, period, credits_from)
+    ).cte("groups")
+    first = groups.c.model == models[0]
+    key: Any = groups.c.k
+    if dimension == "channel" and _dialect(session) == "postgresql":
+        key = key.collate("C")
+    order = [key.asc().nulls_last()]
+    if window.sort == "conversions":
+        order.insert(0, func.coalesce(func.sum(groups.c.w).filter(first), 0.0).desc())
+    elif window.sort == "revenue":
+        mine = first & (groups.c.currency == window.currency)
+        order.insert(0, func.coalesce(func.sum(groups.c.r).filter(mine), 0.0).desc())
+    keys = (
+        select(groups.c.k, func.row_number().over(order_by=order).label("pos"))
+        .group_by(groups.c.k)
+        .cte("keys")
+    )
+    in_window = [keys.c.pos > window.offset]
+    if window.limit is not None:
+        in_window.append(keys.c.pos <= window.offset + window.limit)
+    page = (
+        select(
+            literal_column("'row'").label("part"),
+            keys.c.pos,
+            groups.c.k,
+            groups.c.model,
+            groups.c.currency,
+            groups.c.w,
+            groups.c.r,
+        )
+        .select_from(groups.join(keys, groups.c.k.is_not_distinct_from(keys.c.k)))
+        .where(*in_window)
+    )
+    totals = select(
+        literal_column("'total'"),
+        select(func.count()).select_from(keys).scalar_subquery(),
+        null(),
+        groups.c.model,
+        groups.c.currency,
+        func.sum(groups.c.w),
+        func.sum(groups.c.r),
+    ).group_by(groups.c.model, groups.c.currency)
+    credited: dict[tuple[Key, str], Sums] = {}
+    summed: dict[tuple[Key, str], Sums] = {}
+    position: dict[Key, int] = {}
+    count = 0
+    for part, pos, k, model, currency, w, r in await _rows(session, union_all(page, totals)):
+        if part == "row":
+            position[k] = pos
+            into = credited
+        else:
+            count = pos
+            into = summed
+        weight, amounts = into.get((k, model), (0.0, {}))
+        amounts[currency] = amounts.get(currency, 0.0) + (r or 0.0)
+        into[(k, model)] = (weight + (w or 0.0), amounts)
+    return credited, _totals(summed), sorted(position, key=position.__getitem__), count

@@ -10,6 +10,7 @@ from hub.storage.models.attribution import (
     CreditLinkWeek,
     CreditProductDay,
     CreditProductWeek,
+    CreditWeek,
     PlatformSecret,
 )
 from hub.storage.models.base import Base
@@ -46,6 +47,7 @@ __all__ = [
     "CreditLinkWeek",
     "CreditProductDay",
     "CreditProductWeek",
+    "CreditWeek",
     "Customer",
     "Link",
     "LinkPreviewDay",

@@ -192,6 +192,28 @@ class CreditLinkDay(_CreditSums, Base):
     )
 
 
+class CreditWeek(_CreditSums, Base):
+    """``credit_days`` summed per local week (``day``: its Monday; migration 0009), kept by
+    triggers on that table. Reports read a period's whole weeks from here."""
+
+    __tablename__ = "credit_weeks"
+
+    channel_kind: Mapped[str] = mapped_column(String(40))
+    channel_account_id: Mapped[int] = mapped_column(BigId)
+    campaign_id: Mapped[int] = mapped_column(BigId)
+
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            *_DAY_KEY,
+            "channel_kind",
+            "channel_account_id",
+            "campaign_id",
+            "currency",
+            postgresql_include=_SUMMED,
+        ),
+    )
+
+
 class CreditProductWeek(_CreditSums, Base):
     """``credit_product_days`` summed per local week (``day``: its Monday; migration 0009),
     kept by triggers on that table. Reports read a period's whole weeks from here."""

@@ -17,6 +17,7 @@ import random
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +25,7 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from attribution.conversions.credits import replace_credits
-from attribution.reports import DIMENSIONS, Figures, Period, compare_models, report
+from attribution.reports import DIMENSIONS, Figures, Period, Window, compare_models, report
 from attribution.reports.queries import credit_source
 from attribution.reports.series import daily_series
 from hub.config import Settings
@@ -392,3 +393,73 @@ async def test_a_zone_change_rebuilds_the_days(sessions: SessionFactory) -> None
         again = await report(session, m, "day", "linear", old)
         for a, b in zip(again.rows, before.rows, strict=True):
             assert_figures_equal(a.figures, b.figures, a.key)
+
+
+# "auto": the rollups on PostgreSQL, the credits on SQLite; "credits": the credits on both.
+@pytest.mark.parametrize("credits_from", ["auto", "credits"])
+async def test_a_comparisons_window_is_the_one_its_models_reports_give(
+    sessions: SessionFactory, credits_from: Any
+) -> None:
+    """The database cuts a comparison's window; the same window worked out here from each
+    model's own report (every row) must match: keys, order, figures, count and totals."""
+    m = await seed(sessions, "Europe/Berlin")
+    period = Period(FIRST, LAST, "Europe/Berlin")
+    models = ["first_touch", "time_decay", "linear"]
+    async with sessions() as session:
+        # The lead model credits Telegram nothing: its ranking is unlike the others'.
+        await session.execute(
+            delete(AttributionCredit).where(
+                AttributionCredit.model == models[0], AttributionCredit.channel_kind == "telegram"
+            )
+        )
+        await session.commit()
+    differs = 0  # dimensions where the lead model ranks keys unlike the models together
+    async with sessions() as session:
+        for dimension in ("channel", "account", "campaign", "product", "link"):
+            full = {
+                model: await report(session, m, dimension, model, period, credits_from=credits_from)
+                for model in models
+            }
+            figures = {model: {r.key: r.figures for r in rep.rows} for model, rep in full.items()}
+            # Every key any model credits, in key order (None last).
+            keys = sorted(
+                {
+                    k
+                    for model in models
+                    for k, f in figures[model].items()
+                    if f.conversions or f.revenue
+                },
+                key=lambda k: (k is None, k if k is not None else 0),
+            )
+            lead = figures[models[0]]
+            by_all = sorted(
+                keys, key=lambda k: -sum(figures[x].get(k, Figures()).conversions for x in models)
+            )
+            by_lead = sorted(keys, key=lambda k: -lead.get(k, Figures()).conversions)
+            differs += by_all != by_lead
+            for sort in ("key", "conversions", "revenue"):
+                if sort == "conversions":
+                    ordered = sorted(keys, key=lambda k: -lead.get(k, Figures()).conversions)
+                elif sort == "revenue":
+                    ordered = sorted(
+                        keys, key=lambda k: -lead.get(k, Figures()).revenue.get("EUR", Decimal(0))
+                    )
+                else:
+                    ordered = keys
+                for offset, limit in ((0, None), (0, 2), (1, 2), (len(keys) - 1, 5)):
+                    window = Window(sort, offset, limit, "EUR")
+                    cmp = await compare_models(
+                        session, m, dimension, models, period, window, credits_from=credits_from
+                    )
+                    end = None if limit is None else offset + limit
+                    where = (dimension, sort, offset, limit)
+                    assert [k for k, _, _ in cmp.rows] == ordered[offset:end], where
+                    assert cmp.count == len(keys), where
+                    for k, _, figs in cmp.rows:
+                        for model in models:
+                            assert_figures_equal(
+                                figs[model], figures[model].get(k, Figures()), (where, k, model)
+                            )
+                    for model in models:
+                        assert_figures_equal(cmp.totals[model], full[model].total.figures, model)
+    assert differs  # so that sorting by the lead model is told apart

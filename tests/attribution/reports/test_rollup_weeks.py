@@ -28,6 +28,10 @@ pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 WEEKS = {
     "click_weeks": ("click_days", ["merchant_id", "timezone", "day", "link_id"],
                     ["clicks", "unique_clicks"]),
+    "credit_weeks": ("credit_days",
+                     ["merchant_id", "timezone", "model", "day", "channel_kind",
+                      "channel_account_id", "campaign_id", "currency"],
+                     ["credits", "weight", "revenue_minor"]),
     "credit_product_weeks": ("credit_product_days",
                              ["merchant_id", "timezone", "model", "day", "product_id", "currency"],
                              ["credits", "weight", "revenue_minor"]),
@@ -182,7 +186,7 @@ async def test_reports_read_whole_weeks_and_equal_the_raw_rows(sessions: Session
                     raw.total.clicks,
                     raw.total.unique_clicks,
                 )
-            for dimension in ("product", "link"):
+            for dimension in ("channel", "campaign", "product", "link"):
                 cmp = await compare_models(session, m, dimension, list(MODELS), period)
                 raw_cmp = await compare_models(
                     session, m, dimension, list(MODELS), period, credits_from="credits"

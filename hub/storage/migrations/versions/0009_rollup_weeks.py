@@ -1,19 +1,21 @@
-"""click_weeks, credit_product_weeks, credit_link_weeks: the day rollups summed per week
+"""click_weeks, credit_weeks, credit_product_weeks, credit_link_weeks: day rollups per week
 
 A report by product or by link over a quarter summed about 150,000 day rows (2,000 products
-on 90 days) for credits and as many for clicks. The same rows per local week (Monday to
+on 90 days) for credits and as many for clicks; by channel, account or campaign, as many
+again for seven models side by side. The same rows per local week (Monday to
 Sunday, keyed by the week's Monday in the ``day`` column) are a seventh as many: reports read
 a period's whole weeks from these tables and only the days before and after them from the
 day tables.
 
-Each table is kept from its day table (``click_days``, ``credit_product_days``,
-``credit_link_days``) by statement-level triggers over the transition tables: the changed day
-rows' net deltas per week are applied by one ``INSERT ... GROUP BY key ORDER BY key ON
-CONFLICT DO UPDATE`` (rows taken in key order, as the day rollups are since 0008), and weeks
-left with no clicks or credits are deleted. Whatever changes a day row — a click or a credit
-written, moved or deleted, a cascade from a deleted link, a merchant's zone change that
-rebuilds its days — reaches its week in the same transaction. ``TRUNCATE`` of a day table
-empties its week table. PostgreSQL only, like the day tables they are kept from; the upgrade
+Each table is kept from its day table (``click_days``, ``credit_days``,
+``credit_product_days``, ``credit_link_days``) by statement-level triggers over the
+transition tables: the changed day rows' net deltas per week are applied by one ``INSERT ...
+GROUP BY key ORDER BY key ON CONFLICT DO UPDATE`` (rows taken in key order, as the day
+rollups are since 0008), and weeks left with no clicks or credits are deleted. Whatever
+changes a day row — a click or a credit written, moved or deleted, a cascade from a deleted
+link, a merchant's zone change that rebuilds its days — reaches its week in the same
+transaction. ``TRUNCATE`` of a day table empties its week table. PostgreSQL only, like the
+day tables they are kept from; the upgrade
 fills them from the day rows already stored.
 
 Revision ID: 0009
@@ -41,6 +43,12 @@ _WEEKS = {
         ["merchant_id", "timezone", "day", "link_id"],
         ["clicks", "unique_clicks"],
     ),
+    "credit_weeks": (
+        "credit_days",
+        ["merchant_id", "timezone", "model", "day", "channel_kind", "channel_account_id",
+         "campaign_id", "currency"],
+        ["credits", "weight", "revenue_minor"],
+    ),  # fmt: skip
     "credit_product_weeks": (
         "credit_product_days",
         ["merchant_id", "timezone", "model", "day", "product_id", "currency"],
@@ -140,14 +148,14 @@ def _fill(table: str) -> str:
     )
 
 
-def _credit_table(table: str, key: str) -> None:
+def _credit_table(table: str, *keys: sa.Column[object]) -> None:
     op.create_table(
         table,
         sa.Column("merchant_id", _BIG, nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("model", sa.String(length=40), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
-        sa.Column(key, _BIG, nullable=False),
+        *keys,
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("credits", sa.BigInteger(), nullable=False),
         sa.Column("weight", sa.Float(), nullable=False),
@@ -175,8 +183,14 @@ def upgrade() -> None:
             postgresql_include=["clicks", "unique_clicks"],
         ),
     )
-    _credit_table("credit_product_weeks", "product_id")
-    _credit_table("credit_link_weeks", "link_id")
+    _credit_table(
+        "credit_weeks",
+        sa.Column("channel_kind", sa.String(length=40), nullable=False),
+        sa.Column("channel_account_id", _BIG, nullable=False),
+        sa.Column("campaign_id", _BIG, nullable=False),
+    )
+    _credit_table("credit_product_weeks", sa.Column("product_id", _BIG, nullable=False))
+    _credit_table("credit_link_weeks", sa.Column("link_id", _BIG, nullable=False))
     if op.get_bind().dialect.name == "postgresql":
         for table in _WEEKS:
             op.execute(_fill(table))
