@@ -685,6 +685,8 @@ async def _compared_window(
         .group_by(groups.c.k)
         .cte("keys")
     )
+    # NULL keys join too, as a value no key has (a join on IS NOT DISTINCT FROM cannot hash).
+    none = "" if dimension == "channel" else -1
     in_window = [keys.c.pos > window.offset]
     if window.limit is not None:
         in_window.append(keys.c.pos <= window.offset + window.limit)
@@ -698,7 +700,9 @@ async def _compared_window(
             groups.c.w,
             groups.c.r,
         )
-        .select_from(groups.join(keys, groups.c.k.is_not_distinct_from(keys.c.k)))
+        .select_from(
+            groups.join(keys, func.coalesce(groups.c.k, none) == func.coalesce(keys.c.k, none))
+        )
         .where(*in_window)
     )
     totals = select(
