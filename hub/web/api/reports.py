@@ -22,7 +22,7 @@ row: ``?sort=revenue&limit=10`` is the top ten.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal, cast
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -127,6 +127,75 @@ class SeriesQuery(_ModelQuery):
     currency: str | None = Field(default=None, pattern=_CURRENCY)
 
 
+# The answers, for the OpenAPI document (the handlers write them with orjson, as dicts).
+_AMOUNT = r"^-?[0-9]+(\.[0-9]+)?$"
+Amounts = dict[str, Annotated[str, Field(pattern=_AMOUNT)]]
+
+
+class ReportPeriod(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+    timezone: str
+
+
+class ReportFigures(BaseModel):
+    conversions: float = Field(description="Credited share of conversions (a sum of weights).")
+    revenue: Amounts = Field(description="Credited revenue per currency, net of refunds.")
+
+
+class ReportRow(ReportFigures):
+    key: str | int | None = Field(description="The channel kind, id or local date; null: none.")
+    label: str
+    clicks: int
+    unique_clicks: int
+    conversion_rate: float | None = Field(description="conversions / unique_clicks")
+
+
+class ReportOut(BaseModel):
+    dimension: Dimension
+    model: str
+    period: ReportPeriod
+    sort: Sort
+    rows: list[ReportRow]
+    total: ReportRow
+    count: int = Field(description="Rows in the whole report.")
+    next_cursor: str | None
+
+
+class ComparisonRow(BaseModel):
+    key: str | int | None
+    label: str
+    models: dict[str, ReportFigures]
+
+
+class ComparisonOut(BaseModel):
+    dimension: Dimension
+    models: list[str]
+    period: ReportPeriod
+    sort: Literal["key", "conversions", "revenue"]
+    rows: list[ComparisonRow]
+    totals: dict[str, ReportFigures]
+    count: int
+    next_cursor: str | None
+
+
+class SeriesChannel(BaseModel):
+    key: str
+    label: str
+    clicks: list[int] = Field(description="Per day of ``days``.")
+    revenue: list[Annotated[str, Field(pattern=_AMOUNT)]] = Field(description="Per day.")
+
+
+class SeriesOut(BaseModel):
+    model: str
+    currency: str
+    period: ReportPeriod
+    days: list[date]
+    channels: list[SeriesChannel]
+
+
 async def _period(
     request: web.Request, merchant_id: int, query: _PeriodQuery
 ) -> tuple[Period, str]:
@@ -166,10 +235,8 @@ def _csv(text: str, name: str) -> web.Response:
 @operation(
     "Attribution models side by side",
     query=ComparisonQuery,
-    media={
-        "application/json": "One row per value, a column per model",
-        "text/csv": "CSV export (?format=csv)",
-    },
+    response=ComparisonOut,
+    media={"text/csv": "CSV export (?format=csv)"},
     errors=(ErrorCode.FORBIDDEN,),
     tags=("reports",),
 )
@@ -191,7 +258,7 @@ async def models(request: web.Request) -> web.StreamResponse:
 @operation(
     "Clicks and credited revenue per local day and channel kind (one model, one currency)",
     query=SeriesQuery,
-    media={"application/json": "Days, channel kinds and the figures of each"},
+    response=SeriesOut,
     errors=(ErrorCode.FORBIDDEN,),
     tags=("reports",),
 )
@@ -206,14 +273,13 @@ async def series(request: web.Request) -> web.StreamResponse:
     return json_response(series_json(found))
 
 
-@routes.get("/reports/{dimension}")
+# A dimension, or a dimension and ".csv"; anything else is not a route (404).
+@routes.get(rf"/reports/{{dimension:(?:{'|'.join(DIMENSIONS)})(?:\.csv)?}}")
 @operation(
     "Credited conversions, revenue, clicks and unique clicks by one dimension",
     query=ReportQuery,
-    media={
-        "application/json": "Rows and totals of one model",
-        "text/csv": "CSV export (?format=csv or a .csv suffix)",
-    },
+    response=ReportOut,
+    media={"text/csv": "CSV export (?format=csv or a .csv suffix)"},
     errors=(ErrorCode.FORBIDDEN,),
     tags=("reports",),
 )
@@ -221,10 +287,7 @@ async def by_dimension(request: web.Request) -> web.StreamResponse:
     merchant_id = require(request, Scope.REPORTS_READ).merchant_id
     name = request.match_info["dimension"]
     as_csv = name.endswith(".csv")
-    name = name.removesuffix(".csv")
-    if name not in DIMENSIONS:
-        raise ApiError.not_found(f"report {name!r}")
-    dimension: Dimension = name
+    dimension = cast(Dimension, name.removesuffix(".csv"))
     query = read_query(request, ReportQuery)
     if as_csv:
         query = query.model_copy(update={"format": "csv"})
