@@ -8,9 +8,10 @@ same bucket and two requests never race; on the embedded profile it lives in thi
 
 Every answer carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset``
 (unix seconds when the bucket is full again). Over the limit: 429 ``rate_limited`` with
-``Retry-After`` (whole seconds until the next request is allowed). If Redis cannot be reached
-the request is let through and a warning logged: the limit protects the hub, it is not worth
-an outage.
+``Retry-After`` (whole seconds until the next request is allowed). If Redis cannot be reached,
+each web process keeps the key's bucket itself until it can again (a warning is logged per
+failed request): the API stays up, and a key gets at most the limit per process rather than
+no limit at all.
 """
 
 from __future__ import annotations
@@ -116,7 +117,11 @@ class RateLimiter:
     async def hit(self, key_id: int, limit: int, redis: Redis | None) -> Decision:
         if redis is None:
             return self._local(key_id, limit)
-        return await self._redis(redis, key_id, limit)
+        try:
+            return await self._redis(redis, key_id, limit)
+        except (RedisError, OSError) as exc:
+            log.warning("rate_limit_local", key_id=key_id, error=type(exc).__name__)
+            return self._local(key_id, limit)
 
     def _local(self, key_id: int, limit: int) -> Decision:
         now = time.time()
@@ -148,11 +153,7 @@ def rate_limit(limiter: RateLimiter | None = None) -> Middleware:
         caller = request.get(PRINCIPAL)
         if limit == 0 or caller is None:
             return await handler(request)
-        try:
-            decision = await buckets.hit(caller.key_id, limit, request.config_dict.get(REDIS))
-        except (RedisError, OSError) as exc:
-            log.warning("rate_limit_unavailable", key_id=caller.key_id, error=type(exc).__name__)
-            return await handler(request)
+        decision = await buckets.hit(caller.key_id, limit, request.config_dict.get(REDIS))
         headers = decision.headers()
         if not decision.allowed:
             retry_after = max(1, math.ceil(decision.retry_after_s))
