@@ -1,0 +1,201 @@
+"""What the report rollups cost the writers: clicks stored by the drain and credits written
+by attribution, with every rollup trigger, without the weekly ones, and with none (PostgreSQL).
+
+A scratch database (``--database``, default ``hub_bench_rollup_writes``, dropped and made
+again) at the hub's head revision holds one merchant with 300 links. Each round writes
+``--batches`` batches: clicks through the drain's own ``store_events`` (``--clicks`` per
+batch, over the last 60 days, so that a batch touches many days and weeks), then credits
+(``--credits`` per batch, over as many conversions, inserted and then replaced as the
+attribution job does: the old deleted, the new inserted). The three setups take turns,
+``--rounds`` times, so that drift on a shared machine falls on all of them; the table gives
+the median rate of each and its ratio to the setup without rollups.
+
+    .venv/bin/python bench/rollup_writes.py
+    .venv/bin/python bench/rollup_writes.py --rounds 5 --batches 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy import delete, insert, select
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from attribution.clicks import Click, MemoryUniqueGate, store_events  # noqa: E402
+from hub.config import DatabaseSettings  # noqa: E402
+from hub.security import Vault  # noqa: E402
+from hub.storage.db import SessionFactory, create_engine, session_factory  # noqa: E402
+from hub.storage.migrate import upgrade  # noqa: E402
+from hub.storage.models import AttributionCredit, Conversion, Link  # noqa: E402
+from hub.tenancy import create_merchant  # noqa: E402
+
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+SECRET = "bench-rollup-writes-secret-0123456789abcdef"
+MODELS = ["first_touch", "last_touch", "linear", "time_decay", "position_based"]
+# setup → the triggers it turns off: (table, trigger name prefix)
+SETUPS: dict[str, list[tuple[str, str]]] = {
+    "all rollups": [],
+    "without weeks": [
+        ("click_days", "click_weeks_"),
+        ("credit_days", "credit_weeks_"),
+        ("credit_product_days", "credit_product_weeks_"),
+        ("credit_link_days", "credit_link_weeks_"),
+    ],
+    "no rollups": [("clicks", "click_buckets_"), ("attribution_credits", "credit_days_")],
+}
+
+
+async def seed(url: str, database: str) -> tuple[int, list[int]]:
+    admin = await asyncpg.connect(ADMIN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await admin.close()
+    engine = create_engine(DatabaseSettings(url=url))
+    await upgrade(engine)
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        made = await create_merchant(
+            session, Vault(SECRET), name="Bench", storefront_url="https://shop.test/",
+            timezone="Europe/Berlin",
+        )  # fmt: skip
+        await session.commit()
+        m = made.merchant_id
+        kinds = ["telegram", "discord", "mastodon", "email", "x", "weibo"]
+        await session.execute(
+            insert(Link),
+            [
+                {"merchant_id": m, "code": f"rw{i}", "destination_url": "https://shop.test/p",
+                 "channel_kind": kinds[i % len(kinds)]}
+                for i in range(300)
+            ],
+        )  # fmt: skip
+        await session.commit()
+        links = list(await session.scalars(select(Link.id).where(Link.merchant_id == m)))
+    await engine.dispose()
+    return m, links
+
+
+async def switch(conn: asyncpg.Connection, setup: str) -> None:
+    """Turn on every rollup trigger, then off the ones ``setup`` goes without."""
+    rows = await conn.fetch(
+        "SELECT tgrelid::regclass::text AS tab, tgname FROM pg_trigger WHERE NOT tgisinternal"
+    )
+    off = SETUPS[setup]
+    for row in rows:
+        state = "DISABLE" if any(row["tab"] == t and row["tgname"].startswith(p)
+                                 for t, p in off) else "ENABLE"  # fmt: skip
+        await conn.execute(f'ALTER TABLE {row["tab"]} {state} TRIGGER "{row["tgname"]}"')
+
+
+async def write_clicks(
+    sessions: SessionFactory, m: int, links: list[int], batches: int, size: int, rng: random.Random
+) -> float:
+    now = time.time()
+    gate = MemoryUniqueGate(86_400)
+    took = 0.0
+    for b in range(batches):
+        clicks = [
+            Click(
+                click_id=f"{now}-{b}-{i}-{rng.random()}", merchant_id=m, link_id=rng.choice(links),
+                visitor_id=f"v{rng.randrange(50_000)}", at=now - rng.uniform(0, 60 * 86_400),
+                is_bot=False, ip=None, user_agent="Mozilla/5.0", referrer=None,
+            )
+            for i in range(size)
+        ]  # fmt: skip
+        t0 = time.perf_counter()
+        await store_events(sessions, clicks, [], gate)
+        took += time.perf_counter() - t0
+    return batches * size / took
+
+
+async def write_credits(
+    sessions: SessionFactory, m: int, links: list[int], batches: int, size: int, rng: random.Random
+) -> float:
+    """Credits of ``size`` new conversions per batch, then replaced once (delete + insert)."""
+    took = 0.0
+    now = datetime.now(UTC)
+    for _ in range(batches):
+        async with sessions() as session, session.begin():
+            ids = list(
+                (
+                    await session.execute(
+                        insert(Conversion).returning(Conversion.id),
+                        [
+                            {"merchant_id": m, "order_id": f"o{rng.random()}",
+                             "amount_minor": 5000, "currency": "EUR",
+                             "occurred_at": now - timedelta(days=rng.uniform(0, 60))}
+                            for _ in range(size)
+                        ],
+                    )
+                ).scalars()
+            )  # fmt: skip
+        for replace in (False, True):
+            rows = [
+                {"merchant_id": m, "conversion_id": cid, "model": model,
+                 "click_id": f"c{cid}", "link_id": link, "weight": 0.5,
+                 "revenue_minor": 2500.0, "occurred_at": now - timedelta(days=rng.uniform(0, 60))}
+                for cid in ids
+                for link in rng.sample(links, 2)
+                for model in MODELS
+            ]  # fmt: skip
+            t0 = time.perf_counter()
+            async with sessions() as session, session.begin():
+                if replace:
+                    await session.execute(
+                        delete(AttributionCredit).where(AttributionCredit.conversion_id.in_(ids))
+                    )
+                await session.execute(insert(AttributionCredit), rows)
+            took += time.perf_counter() - t0
+    return batches * size * 2 / took
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", default="hub_bench_rollup_writes")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--clicks", type=int, default=200)
+    parser.add_argument("--credits", type=int, default=50)
+    args = parser.parse_args()
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{args.database}"
+    m, links = await seed(url, args.database)
+    engine = create_engine(DatabaseSettings(url=url, pool_size=2))
+    sessions = session_factory(engine)
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    rng = random.Random(1)
+    rates: dict[str, dict[str, list[float]]] = {s: {"clicks": [], "credits": []} for s in SETUPS}
+    try:
+        for r in range(args.rounds):
+            for setup in SETUPS:
+                await switch(conn, setup)
+                c = await write_clicks(sessions, m, links, args.batches, args.clicks, rng)
+                k = await write_credits(sessions, m, links, args.batches, args.credits, rng)
+                rates[setup]["clicks"].append(c)
+                rates[setup]["credits"].append(k)
+                print(f"  round {r + 1} {setup:<14} clicks {c:8,.0f}/s  conversions {k:6,.0f}/s",
+                      flush=True)  # fmt: skip
+        await switch(conn, "all rollups")
+    finally:
+        await conn.close()
+        await engine.dispose()
+    base = {w: statistics.median(rates["no rollups"][w]) for w in ("clicks", "credits")}
+    print(f"\n{'setup':<16}{'clicks/s':>10}{'vs none':>9}{'conversions/s':>15}{'vs none':>9}")
+    for setup, found in rates.items():
+        c, k = statistics.median(found["clicks"]), statistics.median(found["credits"])
+        print(f"{setup:<16}{c:10,.0f}{c / base['clicks']:9.2f}{k:15,.0f}{k / base['credits']:9.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
