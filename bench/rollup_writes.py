@@ -1,8 +1,9 @@
 """What the report rollups cost the writers: clicks stored by the drain and credits written
-by attribution, with every rollup trigger, without the weekly ones, and with none (PostgreSQL).
+by attribution, at the head revision, at 0008 (day rollups, no weekly ones) and with no
+rollup kept (head with the rollup triggers of clicks and credits off), on PostgreSQL.
 
-A scratch database (``--database``, default ``hub_bench_rollup_writes``, dropped and made
-again) at the hub's head revision holds one merchant with 300 links. Each round writes
+A scratch database per setup (``--database`` and a suffix, dropped and made again) holds one
+merchant with 300 links. Each round writes
 ``--batches`` batches: clicks through the drain's own ``store_events`` (``--clicks`` per
 batch, over the last 60 days, so that a batch touches many days and weeks), then credits
 (``--credits`` per batch, over as many conversions, inserted and then replaced as the
@@ -42,20 +43,15 @@ from hub.tenancy import create_merchant  # noqa: E402
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET = "bench-rollup-writes-secret-0123456789abcdef"
 MODELS = ["first_touch", "last_touch", "linear", "time_decay", "position_based"]
-# setup → the triggers it turns off: (table, trigger name prefix)
-SETUPS: dict[str, list[tuple[str, str]]] = {
-    "all rollups": [],
-    "without weeks": [
-        ("click_days", "click_weeks_"),
-        ("credit_days", "credit_weeks_"),
-        ("credit_product_days", "credit_product_weeks_"),
-        ("credit_link_days", "credit_link_weeks_"),
-    ],
-    "no rollups": [("clicks", "click_buckets_"), ("attribution_credits", "credit_days_")],
+# setup → (revision, the triggers it turns off: table, trigger name prefix)
+SETUPS: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "head": ("head", []),
+    "0008 (no weeks)": ("0008", []),
+    "no rollups": ("head", [("clicks", "click_buckets_"), ("attribution_credits", "credit_days_")]),
 }
 
 
-async def seed(url: str, database: str) -> tuple[int, list[int]]:
+async def seed(url: str, database: str, revision: str) -> tuple[int, list[int]]:
     admin = await asyncpg.connect(ADMIN)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -63,7 +59,7 @@ async def seed(url: str, database: str) -> tuple[int, list[int]]:
     finally:
         await admin.close()
     engine = create_engine(DatabaseSettings(url=url))
-    await upgrade(engine)
+    await upgrade(engine, revision)
     sessions = session_factory(engine)
     async with sessions() as session:
         made = await create_merchant(
@@ -87,16 +83,18 @@ async def seed(url: str, database: str) -> tuple[int, list[int]]:
     return m, links
 
 
-async def switch(conn: asyncpg.Connection, setup: str) -> None:
-    """Turn on every rollup trigger, then off the ones ``setup`` goes without."""
-    rows = await conn.fetch(
-        "SELECT tgrelid::regclass::text AS tab, tgname FROM pg_trigger WHERE NOT tgisinternal"
-    )
-    off = SETUPS[setup]
-    for row in rows:
-        state = "DISABLE" if any(row["tab"] == t and row["tgname"].startswith(p)
-                                 for t, p in off) else "ENABLE"  # fmt: skip
-        await conn.execute(f'ALTER TABLE {row["tab"]} {state} TRIGGER "{row["tgname"]}"')
+async def turn_off(url: str, off: list[tuple[str, str]]) -> None:
+    """Disable the triggers named by (table, name prefix)."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        rows = await conn.fetch(
+            "SELECT tgrelid::regclass::text AS tab, tgname FROM pg_trigger WHERE NOT tgisinternal"
+        )
+        for row in rows:
+            if any(row["tab"] == t and row["tgname"].startswith(p) for t, p in off):
+                await conn.execute(f'ALTER TABLE {row["tab"]} DISABLE TRIGGER "{row["tgname"]}"')
+    finally:
+        await conn.close()
 
 
 async def write_clicks(
@@ -169,32 +167,33 @@ async def main() -> None:
     parser.add_argument("--clicks", type=int, default=200)
     parser.add_argument("--credits", type=int, default=50)
     args = parser.parse_args()
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{args.database}"
-    m, links = await seed(url, args.database)
-    engine = create_engine(DatabaseSettings(url=url, pool_size=2))
-    sessions = session_factory(engine)
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    setups = {}
+    for i, (setup, (revision, off)) in enumerate(SETUPS.items()):
+        database = f"{args.database}_{i}"
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
+        m, links = await seed(url, database, revision)
+        await turn_off(url, off)
+        engine = create_engine(DatabaseSettings(url=url, pool_size=2))
+        setups[setup] = (engine, session_factory(engine), m, links)
     rng = random.Random(1)
     rates: dict[str, dict[str, list[float]]] = {s: {"clicks": [], "credits": []} for s in SETUPS}
     try:
         for r in range(args.rounds):
-            for setup in SETUPS:
-                await switch(conn, setup)
+            for setup, (_, sessions, m, links) in setups.items():
                 c = await write_clicks(sessions, m, links, args.batches, args.clicks, rng)
                 k = await write_credits(sessions, m, links, args.batches, args.credits, rng)
                 rates[setup]["clicks"].append(c)
                 rates[setup]["credits"].append(k)
-                print(f"  round {r + 1} {setup:<14} clicks {c:8,.0f}/s  conversions {k:6,.0f}/s",
+                print(f"  round {r + 1} {setup:<16} clicks {c:8,.0f}/s  conversions {k:6,.0f}/s",
                       flush=True)  # fmt: skip
-        await switch(conn, "all rollups")
     finally:
-        await conn.close()
-        await engine.dispose()
+        for engine, *_ in setups.values():
+            await engine.dispose()
     base = {w: statistics.median(rates["no rollups"][w]) for w in ("clicks", "credits")}
-    print(f"\n{'setup':<16}{'clicks/s':>10}{'vs none':>9}{'conversions/s':>15}{'vs none':>9}")
+    print(f"\n{'setup':<18}{'clicks/s':>10}{'vs none':>9}{'conversions/s':>15}{'vs none':>9}")
     for setup, found in rates.items():
         c, k = statistics.median(found["clicks"]), statistics.median(found["credits"])
-        print(f"{setup:<16}{c:10,.0f}{c / base['clicks']:9.2f}{k:15,.0f}{k / base['credits']:9.2f}")
+        print(f"{setup:<18}{c:10,.0f}{c / base['clicks']:9.2f}{k:15,.0f}{k / base['credits']:9.2f}")
 
 
 if __name__ == "__main__":

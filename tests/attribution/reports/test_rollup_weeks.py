@@ -1,5 +1,5 @@
 """The weekly rollups (migration 0009) stay equal to their day rollups summed per local week,
-whatever writes the days, and reports read whole weeks from them (PostgreSQL only, like the
+whatever writes clicks and credits, and reports read whole weeks from them (PostgreSQL only, like the
 day rollups they are kept from)."""
 
 from __future__ import annotations
@@ -148,10 +148,14 @@ async def test_weeks_follow_every_write_of_the_days(sessions: SessionFactory) ->
     assert {key[1] for key in stored if key[0] == m} == {"Pacific/Chatham"}
 
     async with sessions() as session:
-        await session.execute(text("TRUNCATE click_days"))
+        await session.execute(text("TRUNCATE clicks"))
         await session.commit()
     assert (await weeks_of(sessions, "click_weeks"))[0] == {}
     assert (await weeks_of(sessions, "credit_link_weeks"))[0] != {}
+    async with sessions() as session:
+        await session.execute(text("TRUNCATE attribution_credits"))
+        await session.commit()
+    assert await assert_weeks_follow_days(sessions) == 0
 
 
 async def test_reports_read_whole_weeks_and_equal_the_raw_rows(sessions: SessionFactory) -> None:

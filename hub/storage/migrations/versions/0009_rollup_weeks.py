@@ -2,20 +2,20 @@
 
 A report by product or by link over a quarter summed about 150,000 day rows (2,000 products
 on 90 days) for credits and as many for clicks; by channel, account or campaign, as many
-again for seven models side by side. The same rows per local week (Monday to
-Sunday, keyed by the week's Monday in the ``day`` column) are a seventh as many: reports read
-a period's whole weeks from these tables and only the days before and after them from the
-day tables.
+again for seven models side by side. The same rows per local week (Monday to Sunday, keyed by
+the week's Monday in the ``day`` column) are a fifth as many: reports read a period's whole
+weeks from these tables and only the days before and after them from the day tables.
 
-Each table is kept from its day table (``click_days``, ``credit_days``,
-``credit_product_days``, ``credit_link_days``) by statement-level triggers over the
-transition tables: the changed day rows' net deltas per week are applied by one ``INSERT ...
-GROUP BY key ORDER BY key ON CONFLICT DO UPDATE`` (rows taken in key order, as the day
-rollups are since 0008), and weeks left with no clicks or credits are deleted. Whatever
-changes a day row — a click or a credit written, moved or deleted, a cascade from a deleted
-link, a merchant's zone change that rebuilds its days — reaches its week in the same
-transaction. ``TRUNCATE`` of a day table empties its week table. PostgreSQL only, like the
-day tables they are kept from; the upgrade
+Each week table is kept by the triggers that keep its day table (0008's statement-level
+``click_buckets_keep`` on clicks, ``credit_days_keep`` on credits), from the same signed
+rows: after the day rollups, the statement's net deltas per week are applied by one
+``INSERT ... GROUP BY key ORDER BY key ON CONFLICT DO UPDATE`` per week table, and weeks left
+with no clicks or credits are deleted. Every writer thus takes rollup rows in one order —
+buckets, days, then weeks; within each table, key order — and no second layer of triggers
+runs on the day tables. A merchant's zone change rebuilds its weeks from its rebuilt days;
+``TRUNCATE`` of clicks or credits empties them with the day rollups. A link deleted takes its
+day rows by cascade and its weeks through the cascade of its clicks (weeks have no foreign
+key, so they are there to subtract from). PostgreSQL only, like the day tables; the upgrade
 fills them from the day rows already stored.
 
 Revision ID: 0009
@@ -25,6 +25,9 @@ Create Date: 2026-11-25 17:50:00
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -33,119 +36,136 @@ down_revision = "0008"
 branch_labels = None
 depends_on = None
 
+
+def _migration(name: str) -> ModuleType:
+    """An earlier migration of this directory, for the function texts it created."""
+    return importlib.import_module(f"hub.storage.migrations.versions.{name}")
+
+
+_CLICKS = _migration("0006_click_buckets")
+_CREDITS = _migration("0007_credit_days")
+_ORDERED = _migration("0008_rollup_lock_order")
+
 _BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-# week table → its day table, the key columns (``day`` holds the week's Monday) and the
-# summed columns (the first counts the rows a rollup row covers).
+_CREDIT_SUMS = ["credits", "weight", "revenue_minor"]
+_CLICK_SUMS = ["clicks", "unique_clicks"]
+# week table → its day table
 _WEEKS = {
-    "click_weeks": (
-        "click_days",
-        ["merchant_id", "timezone", "day", "link_id"],
-        ["clicks", "unique_clicks"],
-    ),
-    "credit_weeks": (
-        "credit_days",
-        ["merchant_id", "timezone", "model", "day", "channel_kind", "channel_account_id",
-         "campaign_id", "currency"],
-        ["credits", "weight", "revenue_minor"],
-    ),  # fmt: skip
-    "credit_product_weeks": (
-        "credit_product_days",
-        ["merchant_id", "timezone", "model", "day", "product_id", "currency"],
-        ["credits", "weight", "revenue_minor"],
-    ),
-    "credit_link_weeks": (
-        "credit_link_days",
-        ["merchant_id", "timezone", "model", "day", "link_id", "currency"],
-        ["credits", "weight", "revenue_minor"],
-    ),
+    "click_weeks": "click_days",
+    "credit_weeks": "credit_days",
+    "credit_product_weeks": "credit_product_days",
+    "credit_link_weeks": "credit_link_days",
 }
-_MONDAY = "date_trunc('week', d.day)::date"
+_CREDIT_WEEKS = {days: weeks for weeks, days in _WEEKS.items() if days != "click_days"}
 
 
-def _week_keys(keys: list[str]) -> str:
-    return ", ".join(_MONDAY if k == "day" else f"d.{k}" for k in keys)
+def _keys(table: str) -> list[str]:
+    """A week table's key columns: its day table's (``day`` holds the week's Monday)."""
+    if table == "click_weeks":
+        return ["merchant_id", "timezone", "day", "link_id"]
+    return _CREDITS._columns(_WEEKS[table]).split(", ")
 
 
-def _rows(source: str, keys: list[str], sums: list[str], sign: str) -> str:
-    return f"SELECT {', '.join(keys)}, {', '.join(f'{sign}{s} AS {s}' for s in sums)} FROM {source}"
+def _monday(day: str) -> str:
+    return f"date_trunc('week', {day})::date"
 
 
-def _apply(table: str, sources: list[tuple[str, str]]) -> str:
-    """Add the rows of ``sources`` (transition table, sign) to their weeks, in key order."""
-    _, keys, sums = _WEEKS[table]
-    rows = " UNION ALL ".join(_rows(source, keys, sums, sign) for source, sign in sources)
+# Clicks ---------------------------------------------------------------------------------
+
+_CLICK_DAY = "timezone(m.timezone, c.at)::date"
+
+
+def _click_keep(sides: tuple[str, ...]) -> str:
+    """0008's buckets and days, then the statement's net deltas per week."""
+    rows = " UNION ALL ".join(_ORDERED._CLICK_ROWS[side] for side in sides)
+    taking = "old" in sides
+    sql = _ORDERED._click_keep(sides) + _ORDERED._upsert(
+        "click_weeks", _keys("click_weeks"), _CLICK_SUMS,
+        f"SELECT c.merchant_id, m.timezone, {_monday(_CLICK_DAY)} AS day, c.link_id, "
+        f"{_ORDERED._CLICK_SUMS} FROM ({rows}) c JOIN merchants m ON m.id = c.merchant_id "
+        "GROUP BY 1, 2, 3, 4",
+        taking,
+    )  # fmt: skip
+    if taking:
+        sql += f"""
+        DELETE FROM click_weeks WHERE clicks <= 0 AND (merchant_id, timezone, day, link_id) IN (
+            SELECT c.merchant_id, m.timezone, {_monday(_CLICK_DAY)}, c.link_id
+            FROM old_clicks c JOIN merchants m ON m.id = c.merchant_id);"""
+    return sql
+
+
+# Credits --------------------------------------------------------------------------------
+
+
+def _credit_keep(sides: tuple[str, ...]) -> str:
+    """0008's day rollups, then the statement's net deltas per week, table by table."""
+    rows = " UNION ALL ".join(_ORDERED._CREDIT_ROWS[side] for side in sides)
+    taking = "old" in sides
+    sql = _ORDERED._credit_keep(sides)
+    for days, weeks in _CREDIT_WEEKS.items():
+        values = _CREDITS._values(days, named=True).replace(_CREDITS._DAY, _monday(_CREDITS._DAY))
+        sql += _ORDERED._upsert(
+            weeks, _keys(weeks), _CREDIT_SUMS,
+            f"SELECT {values}, {_ORDERED._CREDIT_SUMS} "
+            f"FROM ({rows}) c JOIN merchants m ON m.id = c.merchant_id "
+            f"GROUP BY {_CREDITS._group(days)}",
+            taking,
+        )  # fmt: skip
+        if taking:
+            plain = _CREDITS._values(days).replace(_CREDITS._DAY, _monday(_CREDITS._DAY))
+            qualified = ", ".join(f"r.{k}" for k in _keys(weeks))
+            sql += f"""
+        DELETE FROM {weeks} r WHERE r.credits <= 0 AND ({qualified}) IN (
+            SELECT {plain} FROM old_credits c JOIN merchants m ON m.id = c.merchant_id);"""
+    return sql
+
+
+# Zone changes and TRUNCATE ----------------------------------------------------------------
+
+
+def _fill(weeks: str, where: str = "") -> str:
+    """Weeks from their day rows (all, or a merchant's)."""
+    keys = _keys(weeks)
+    sums = _CLICK_SUMS if weeks == "click_weeks" else _CREDIT_SUMS
     group = ", ".join(str(i + 1) for i in range(len(keys)))
-    return f"""
-        INSERT INTO {table} AS r ({", ".join(keys + sums)})
-        SELECT {_week_keys(keys)}, {", ".join(f"sum(d.{s})" for s in sums)}
-        FROM ({rows}) d
-        GROUP BY {group}
-        HAVING {" OR ".join(f"sum(d.{s}) <> 0" for s in sums)}
-        ORDER BY {group}
-        ON CONFLICT ({", ".join(keys)}) DO UPDATE
-        SET {", ".join(f"{s} = r.{s} + excluded.{s}" for s in sums)};"""
-
-
-def _prune(table: str) -> str:
-    """Delete the weeks of the old rows that have nothing left."""
-    _, keys, sums = _WEEKS[table]
-    return f"""
-        DELETE FROM {table} r WHERE r.{sums[0]} <= 0
-        AND ({", ".join(f"r.{k}" for k in keys)}) IN (SELECT {_week_keys(keys)} FROM old_rows d);"""
-
-
-def _function(table: str) -> str:
-    return f"""
-CREATE FUNCTION {table}_keep() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        {_apply(table, [("new_rows", "")])}
-    ELSIF TG_OP = 'DELETE' THEN
-        {_apply(table, [("old_rows", "-")])}
-        {_prune(table)}
-    ELSE
-        {_apply(table, [("old_rows", "-"), ("new_rows", "")])}
-        {_prune(table)}
-    END IF;
-    RETURN NULL;
-END
-$$"""
-
-
-def _clear(table: str) -> str:
-    return f"""
-CREATE FUNCTION {table}_clear() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    DELETE FROM {table};
-    RETURN NULL;
-END
-$$"""
-
-
-def _triggers(table: str) -> list[str]:
-    days = _WEEKS[table][0]
-    keep = f"FOR EACH STATEMENT EXECUTE FUNCTION {table}_keep()"
-    return [
-        f"CREATE TRIGGER {table}_insert AFTER INSERT ON {days} "
-        f"REFERENCING NEW TABLE AS new_rows {keep}",
-        f"CREATE TRIGGER {table}_delete AFTER DELETE ON {days} "
-        f"REFERENCING OLD TABLE AS old_rows {keep}",
-        f"CREATE TRIGGER {table}_update AFTER UPDATE ON {days} "
-        f"REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows {keep}",
-        f"CREATE TRIGGER {table}_truncate AFTER TRUNCATE ON {days} "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {table}_clear()",
-    ]
-
-
-def _fill(table: str) -> str:
-    days, keys, sums = _WEEKS[table]
-    group = ", ".join(str(i + 1) for i in range(len(keys)))
+    head = ", ".join(_monday("d.day") if k == "day" else f"d.{k}" for k in keys)
     return (
-        f"INSERT INTO {table} ({', '.join(keys + sums)}) "
-        f"SELECT {_week_keys(keys)}, {', '.join(f'sum(d.{s})' for s in sums)} "
-        f"FROM {days} d GROUP BY {group}"
+        f"INSERT INTO {weeks} ({', '.join(keys + sums)}) "
+        f"SELECT {head}, {', '.join(f'sum(d.{s})' for s in sums)} "
+        f"FROM {_WEEKS[weeks]} d {where} GROUP BY {group} ORDER BY {group}"
     )
+
+
+def _rebuild(weeks: str) -> str:
+    """A merchant's weeks again from its days, rows locked in key order first."""
+    return f"""
+    PERFORM 1 FROM {weeks} WHERE merchant_id = NEW.id ORDER BY {", ".join(_keys(weeks))}
+    FOR UPDATE;
+    DELETE FROM {weeks} WHERE merchant_id = NEW.id;
+    {_fill(weeks, "WHERE d.merchant_id = NEW.id")};"""
+
+
+def _rezone(function: str, weeks: list[str]) -> str:
+    """0008's zone-change function, with the merchant's weeks rebuilt after its days."""
+    rebuilt = "".join(_rebuild(w) for w in weeks)
+    assert "    RETURN NULL;\nEND" in function, "0008's zone-change function has changed"
+    return function.replace("    RETURN NULL;\nEND", f"{rebuilt}\n    RETURN NULL;\nEND", 1)
+
+
+def _functions(weeks: bool) -> list[str]:
+    """The rollup functions of clicks and credits, with the weeks (or as 0008 left them)."""
+    clicks, credits = (_click_keep, _credit_keep) if weeks else (
+        _ORDERED._click_keep, _ORDERED._credit_keep)  # fmt: skip
+    functions = [
+        _ORDERED._keep_function("click_buckets_keep", clicks),
+        _ORDERED._keep_function("credit_days_keep", credits),
+        _rezone(_ORDERED._PG_CLICKS_REZONE, ["click_weeks"] if weeks else []),
+        _rezone(_ORDERED._PG_CREDITS_REZONE, list(_CREDIT_WEEKS.values()) if weeks else []),
+    ]
+    for name, rollups in _ORDERED._CLEARED.values():
+        kept = [w for w, d in _WEEKS.items() if d in rollups] if weeks else []
+        functions.append(_ORDERED._replacing(_ORDERED._clear_function(name, rollups + kept)))
+    return functions
 
 
 def _credit_table(table: str, *keys: sa.Column[object]) -> None:
@@ -161,9 +181,7 @@ def _credit_table(table: str, *keys: sa.Column[object]) -> None:
         sa.Column("weight", sa.Float(), nullable=False),
         sa.Column("revenue_minor", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint(
-            *_WEEKS[table][1],
-            name=op.f(f"pk_{table}"),
-            postgresql_include=["weight", "revenue_minor"],
+            *_keys(table), name=op.f(f"pk_{table}"), postgresql_include=["weight", "revenue_minor"]
         ),
     )
 
@@ -178,9 +196,7 @@ def upgrade() -> None:
         sa.Column("clicks", sa.BigInteger(), nullable=False),
         sa.Column("unique_clicks", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
-            *_WEEKS["click_weeks"][1],
-            name=op.f("pk_click_weeks"),
-            postgresql_include=["clicks", "unique_clicks"],
+            *_keys("click_weeks"), name=op.f("pk_click_weeks"), postgresql_include=_CLICK_SUMS
         ),
     )
     _credit_table(
@@ -192,20 +208,15 @@ def upgrade() -> None:
     _credit_table("credit_product_weeks", sa.Column("product_id", _BIG, nullable=False))
     _credit_table("credit_link_weeks", sa.Column("link_id", _BIG, nullable=False))
     if op.get_bind().dialect.name == "postgresql":
-        for table in _WEEKS:
-            op.execute(_fill(table))
-            op.execute(_function(table))
-            op.execute(_clear(table))
-            for statement in _triggers(table):
-                op.execute(statement)
+        for weeks in _WEEKS:
+            op.execute(_fill(weeks))
+        for function in _functions(weeks=True):
+            op.execute(function)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for table, (days, _, _) in _WEEKS.items():
-            for event in ("insert", "delete", "update", "truncate"):
-                op.execute(f"DROP TRIGGER IF EXISTS {table}_{event} ON {days}")
-            op.execute(f"DROP FUNCTION IF EXISTS {table}_keep()")
-            op.execute(f"DROP FUNCTION IF EXISTS {table}_clear()")
+        for function in _functions(weeks=False):
+            op.execute(function)
     for table in reversed(_WEEKS):
         op.drop_table(table)
