@@ -21,6 +21,8 @@ row: ``?sort=revenue&limit=10`` is the top ten.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal, cast
 from zoneinfo import ZoneInfo
@@ -28,6 +30,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.models import MODELS
 from attribution.reports import (
@@ -196,18 +199,27 @@ class SeriesOut(BaseModel):
     channels: list[SeriesChannel]
 
 
+@asynccontextmanager
+async def _snapshot(request: web.Request) -> AsyncIterator[AsyncSession]:
+    """A session whose statements all see one snapshot of the database (PostgreSQL:
+    REPEATABLE READ). A report reads the merchant's zone, then rollups kept in that zone: a
+    zone change committed in between would otherwise leave it reading the old zone's rows,
+    already rebuilt away (zeros)."""
+    async with request.config_dict[SESSIONS]() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        yield session
+
+
 async def _period(
-    request: web.Request, merchant_id: int, query: _PeriodQuery
+    session: AsyncSession, merchant_id: int, query: _PeriodQuery
 ) -> tuple[Period, str]:
     """The query's period in the merchant's zone, and the merchant's currency."""
-    async with request.config_dict[SESSIONS]() as session:
-        found = (
-            await session.execute(
-                select(Merchant.timezone, Merchant.default_currency).where(
-                    Merchant.id == merchant_id
-                )
-            )
-        ).one_or_none()
+    found = (
+        await session.execute(
+            select(Merchant.timezone, Merchant.default_currency).where(Merchant.id == merchant_id)
+        )
+    ).one_or_none()
     tz, currency = (found[0] or "UTC", found[1] or "USD") if found else ("UTC", "USD")
     today = datetime.now(ZoneInfo(tz)).date()
     last = query.to or today
@@ -243,9 +255,9 @@ def _csv(text: str, name: str) -> web.Response:
 async def models(request: web.Request) -> web.StreamResponse:
     merchant_id = require(request, Scope.REPORTS_READ).merchant_id
     query = read_query(request, ComparisonQuery)
-    period, currency = await _period(request, merchant_id, query)
-    window = query.window(query.sort, currency)
-    async with request.config_dict[SESSIONS]() as session:
+    async with _snapshot(request) as session:
+        period, currency = await _period(session, merchant_id, query)
+        window = query.window(query.sort, currency)
         found = await compare_models(
             session, merchant_id, query.dimension, query.models.split(","), period, window
         )
@@ -265,8 +277,8 @@ async def models(request: web.Request) -> web.StreamResponse:
 async def series(request: web.Request) -> web.StreamResponse:
     merchant_id = require(request, Scope.REPORTS_READ).merchant_id
     query = read_query(request, SeriesQuery)
-    period, currency = await _period(request, merchant_id, query)
-    async with request.config_dict[SESSIONS]() as session:
+    async with _snapshot(request) as session:
+        period, currency = await _period(session, merchant_id, query)
         found = await daily_series(
             session, merchant_id, query.model, period, query.currency or currency
         )
@@ -291,8 +303,8 @@ async def by_dimension(request: web.Request) -> web.StreamResponse:
     query = read_query(request, ReportQuery)
     if as_csv:
         query = query.model_copy(update={"format": "csv"})
-    period, currency = await _period(request, merchant_id, query)
-    async with request.config_dict[SESSIONS]() as session:
+    async with _snapshot(request) as session:
+        period, currency = await _period(session, merchant_id, query)
         found = await report(
             session, merchant_id, dimension, query.model, period, query.window(query.sort, currency)
         )

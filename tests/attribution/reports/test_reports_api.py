@@ -37,6 +37,7 @@ from attribution.clicks import Click, MemoryUniqueGate, store_events
 from attribution.conversions.ingest import record_order
 from attribution.conversions.orders import LineItem, Order
 from attribution.jobs import attribute_conversion
+from attribution.reports import queries
 from hub.config import Settings
 from hub.storage.models import Conversion, Merchant
 from tests.attribution.conversions._seed import (
@@ -424,3 +425,36 @@ async def test_rows_sorted_and_paged(client: Client, seeded: dict[str, Any]) -> 
     ):
         resp = await client.get(f"/api/v1/reports/{path}", headers=bearer(token))
         assert resp.status == 422, path
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_zone_change_in_the_middle_of_a_report_is_not_seen(
+    client: Client, seeded: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report reads the merchant's zone, then the rollups kept in it. A zone change that
+    commits in between rebuilds them in the new zone: the report must still see one state of
+    the database (its snapshot), not the old zone's rows gone."""
+    token, shop = seeded["shop"].api_key.token, seeded["shop"].merchant_id
+    before = await get(client, token, f"channel?model=last_touch&{PERIOD}")
+    assert before["total"]["clicks"] == 6
+
+    real = queries._rows
+    changed: list[bool] = []
+
+    async def zone_changes_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        """The zone changes once the report has chosen its rollups, before it reads them."""
+        if not changed:
+            changed.append(True)
+            async with sessions_of(client)() as other:
+                await other.execute(
+                    update(Merchant).where(Merchant.id == shop).values(timezone="Asia/Tokyo")
+                )
+                await other.commit()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(queries, "_rows", zone_changes_meanwhile)
+    during = await get(client, token, f"channel?model=last_touch&{PERIOD}")
+    assert changed
+    assert (during["period"]["timezone"], rows(during)) == ("America/New_York", rows(before))
+    after = await get(client, token, f"channel?model=last_touch&{PERIOD}")
+    assert after["period"]["timezone"] == "Asia/Tokyo"
