@@ -147,97 +147,74 @@ _DAY_KEY = ("merchant_id", "timezone", "model", "day")
 _SUMMED = ["weight", "revenue_minor"]
 
 
-class CreditDay(_CreditSums, Base):
-    """Credits per local day, channel kind, channel account and campaign (see _CreditSums)."""
+def _key(*columns: str) -> tuple[PrimaryKeyConstraint]:
+    """A rollup's primary key: merchant, zone, model and day, then ``columns``."""
+    return (PrimaryKeyConstraint(*_DAY_KEY, *columns, postgresql_include=_SUMMED),)
 
-    __tablename__ = "credit_days"
+
+class _ByChannel:
+    """The key of credits by channel kind, channel account and campaign."""
 
     channel_kind: Mapped[str] = mapped_column(String(40))
     channel_account_id: Mapped[int] = mapped_column(BigId)
     campaign_id: Mapped[int] = mapped_column(BigId)
 
-    __table_args__ = (
-        PrimaryKeyConstraint(
-            *_DAY_KEY,
-            "channel_kind",
-            "channel_account_id",
-            "campaign_id",
-            "currency",
-            postgresql_include=_SUMMED,
-        ),
-    )
+
+_CHANNEL_KEY = ("channel_kind", "channel_account_id", "campaign_id", "currency")
+
+
+class CreditDay(_ByChannel, _CreditSums, Base):
+    """Credits per local day, channel kind, channel account and campaign (see _CreditSums)."""
+
+    __tablename__ = "credit_days"
+    __table_args__ = _key(*_CHANNEL_KEY)
 
 
 class CreditProductDay(_CreditSums, Base):
     """Credits per local day and product sold (see _CreditSums)."""
 
     __tablename__ = "credit_product_days"
+    __table_args__ = _key("product_id", "currency")
 
     product_id: Mapped[int] = mapped_column(BigId)
-
-    __table_args__ = (
-        PrimaryKeyConstraint(*_DAY_KEY, "product_id", "currency", postgresql_include=_SUMMED),
-    )
 
 
 class CreditLinkDay(_CreditSums, Base):
     """Credits per local day and link (see _CreditSums)."""
 
     __tablename__ = "credit_link_days"
+    __table_args__ = _key("link_id", "currency")
 
     link_id: Mapped[int] = mapped_column(BigId)
 
-    __table_args__ = (
-        PrimaryKeyConstraint(*_DAY_KEY, "link_id", "currency", postgresql_include=_SUMMED),
-    )
+
+# Weekly rollups (migration 0009): the day rollups summed per local week, ``day`` being the
+# week's Monday; kept by the same triggers on credits as the days, right after them.
 
 
-class CreditWeek(_CreditSums, Base):
-    """``credit_days`` summed per local week (``day``: its Monday; migration 0009), kept by
-    triggers on that table. Reports read a period's whole weeks from here."""
+class CreditWeek(_ByChannel, _CreditSums, Base):
+    """``credit_days`` per local week."""
 
     __tablename__ = "credit_weeks"
-
-    channel_kind: Mapped[str] = mapped_column(String(40))
-    channel_account_id: Mapped[int] = mapped_column(BigId)
-    campaign_id: Mapped[int] = mapped_column(BigId)
-
-    __table_args__ = (
-        PrimaryKeyConstraint(
-            *_DAY_KEY,
-            "channel_kind",
-            "channel_account_id",
-            "campaign_id",
-            "currency",
-            postgresql_include=_SUMMED,
-        ),
-    )
+    __table_args__ = _key(*_CHANNEL_KEY)
 
 
 class CreditProductWeek(_CreditSums, Base):
-    """``credit_product_days`` summed per local week (``day``: its Monday; migration 0009),
-    kept by triggers on that table. Reports read a period's whole weeks from here."""
+    """``credit_product_days`` per local week."""
 
     __tablename__ = "credit_product_weeks"
+    __table_args__ = _key("product_id", "currency")
 
     product_id: Mapped[int] = mapped_column(BigId)
 
-    __table_args__ = (
-        PrimaryKeyConstraint(*_DAY_KEY, "product_id", "currency", postgresql_include=_SUMMED),
-    )
-
 
 class CreditLinkWeek(_CreditSums, Base):
-    """``credit_link_days`` summed per local week (``day``: its Monday; migration 0009), kept
-    by triggers on that table."""
+    """``credit_link_days`` per local week."""
 
     __tablename__ = "credit_link_weeks"
+    __table_args__ = _key("link_id", "currency")
 
     link_id: Mapped[int] = mapped_column(BigId)
-
-    __table_args__ = (
-        PrimaryKeyConstraint(*_DAY_KEY, "link_id", "currency", postgresql_include=_SUMMED),
-    )
 
 
 class PlatformSecret(Base):

@@ -140,10 +140,10 @@ class ClickDay(Base):
 class ClickWeek(Base):
     """``click_days`` summed per local week: ``day`` is the week's Monday (migration 0009).
 
-    Kept by triggers on ``click_days`` (so rebuilt with it when a merchant's zone changes);
-    PostgreSQL only. Reports read whole weeks of a period from here and the days around them
-    from ``click_days``: a quarter is 13 rows a link, not 90. The counts are carried by the
-    primary key's index, so reads are index-only.
+    Kept by the triggers on ``clicks`` right after the days, and rebuilt with them when a
+    merchant's zone changes; PostgreSQL only. Reports read whole weeks of a period from here
+    and the days around them from ``click_days``: a quarter is 13 rows a link, not 90. The
+    counts are carried by the primary key's index, so reads are index-only.
     """
 
     __tablename__ = "click_weeks"
