@@ -24,8 +24,9 @@ time): by channel, account, campaign, product, link and day (a page of 100 rows,
 answers by default, and the top ten by revenue, as the dashboard asks), the model
 comparison, the daily series and the CSV exports (every row), for the last 7, 30 and 90
 days, ``--repeat`` times each after ``--warmup`` requests. Baselines measured in the same
-run: ``GET /healthz`` and ``GET /api/v1/campaigns/{id}`` (auth and one row by key). The table gives p50, p95 and
-max in ms, the rows of the answer and p95 as a multiple of the API baseline's p95.
+run: ``GET /healthz`` and ``GET /api/v1/campaigns/{id}`` (auth and one row by key). The
+table gives p50, p95 and max in ms, the rows of the answer and p95 as a multiple of the API
+baseline's p95. The app is set up as ``hub serve`` sets it up (``hub.serving``).
 
     .venv/bin/python bench/reports.py                         # 10M clicks, 200k orders
     .venv/bin/python bench/reports.py --clicks 1000000 --conversions 20000 --repeat 20
@@ -411,6 +412,8 @@ async def run(url: str, merchant_id: int, tz: str, warmup: int, repeat: int) -> 
         security={"secret_key": SECRET},
         logging={"format": "console", "access_log": False, "level": "WARNING"},
         tasks={"runner": "celery"},
+        # One client asking as fast as it can: the per-key limit would answer 429s.
+        api={"requests_per_minute": 0},
     )
     engine = create_engine(settings.database)
     await upgrade(engine)
@@ -430,10 +433,13 @@ async def run(url: str, merchant_id: int, tz: str, warmup: int, repeat: int) -> 
         await session.commit()
     await engine.dispose()
 
+    from hub.serving import install_edge_first, settle
     from hub.web import create_app
 
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
+    install_edge_first(runner)
+    settle()  # as `hub serve` does
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import signal
@@ -16,7 +17,7 @@ from attribution.edge import edge_first
 from hub.config import Settings
 from hub.logs import AccessLogger, configure
 
-__all__ = ["install_edge_first", "serve", "serve_many"]
+__all__ = ["install_edge_first", "serve", "serve_many", "settle"]
 
 
 def _loop_policy() -> None:
@@ -36,6 +37,16 @@ def install_edge_first(runner: web.AppRunner) -> None:
     server = runner.server
     assert server is not None, "install_edge_first needs a set-up runner"
     server.request_handler = edge_first(runner.app, server.request_handler)
+
+
+def settle() -> None:
+    """Once the app has started: collect, then freeze every object made so far out of the
+    garbage collector's view (``gc.freeze``). They live as long as the process, yet each full
+    collection walked all of them (about 190,000 modules, classes, models and routes): 100 ms
+    on a 2-core machine, stalling every request in flight, once every few hundred report
+    requests. Frozen, a full collection takes under 2 ms."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _serve(
@@ -59,6 +70,7 @@ async def _serve(
     )
     await runner.setup()
     install_edge_first(runner)
+    settle()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024)
     await site.start()
     for address in runner.addresses:
