@@ -14,11 +14,13 @@ rollups in a fixed order (``click_buckets`` then ``click_days``; ``credit_days``
 ``credit_product_days`` then ``credit_link_days``) and each one's rows in primary-key order.
 A key whose delta is zero (an update that moves nothing the rollup counts) is not touched.
 Rows left with no clicks or credits are then deleted, as before; they are rows the same
-statement has just locked, so the delete waits for no one. A merchant's zone change locks
-its rows in key order before rebuilding them. The order holds within a statement; a
-transaction that writes one key in one statement and another key in a later one (a
-conversion's credits deleted, then inserted anew) still takes them in the order it writes
-them.
+statement has just locked, so the delete waits for no one. The delete joins the statement's
+keys on the whole primary key (0006/0007 used a row-value ``IN``, which PostgreSQL planned as
+a scan of the merchant's rollup rows per group: seconds per statement on a long history).
+A merchant's zone change locks its rows in key order before rebuilding them. The order
+holds within a statement; a transaction that writes one key in one statement and another
+key in a later one (a conversion's credits deleted, then inserted anew) still takes them in
+the order it writes them.
 
 ``TRUNCATE clicks`` and ``TRUNCATE attribution_credits`` (also when cascaded) now empty the
 rollups kept from them, through statement-level ``AFTER TRUNCATE`` triggers (PostgreSQL;
@@ -82,6 +84,16 @@ def _upsert(table: str, keys: list[str], sums: list[str], deltas: str, taking: b
         SET {", ".join(f"{s} = r.{s} + excluded.{s}" for s in sums)};"""
 
 
+def _prune(table: str, keys: list[str], count: str, rows: str) -> str:
+    """Delete the rows of ``table`` left with no clicks or credits among the keys of ``rows``
+    (a query naming the key columns ``keys``). A join on the whole key finds each row by the
+    primary key; a row-value ``IN`` was planned as a scan of the merchant's rows per group."""
+    match = " AND ".join(f"r.{k} = g.{k}" for k in keys)
+    return f"""
+        DELETE FROM {table} r USING (SELECT DISTINCT * FROM ({rows}) s) g
+        WHERE {match} AND r.{count} <= 0;"""
+
+
 # Clicks ---------------------------------------------------------------------------------
 
 # A statement's clicks as signed rows: its old rows count -1, its new rows +1.
@@ -108,9 +120,10 @@ def _click_keep(sides: tuple[str, ...]) -> str:
         taking,
     )  # fmt: skip
     if taking:
-        sql += f"""
-        DELETE FROM click_buckets WHERE clicks <= 0 AND (merchant_id, bucket_at, link_id) IN (
-            SELECT merchant_id, {_CLICKS._PG_BUCKET}, link_id FROM old_clicks);"""
+        sql += _prune(
+            "click_buckets", ["merchant_id", "bucket_at", "link_id"], "clicks",
+            f"SELECT merchant_id, {_CLICKS._PG_BUCKET} AS bucket_at, link_id FROM old_clicks",
+        )  # fmt: skip
     sql += _upsert(
         "click_days", ["merchant_id", "timezone", "day", "link_id"], sums,
         f"SELECT c.merchant_id, m.timezone, {_PG_DAY} AS day, c.link_id, {_CLICK_SUMS} "
@@ -118,10 +131,11 @@ def _click_keep(sides: tuple[str, ...]) -> str:
         taking,
     )  # fmt: skip
     if taking:
-        sql += f"""
-        DELETE FROM click_days WHERE clicks <= 0 AND (merchant_id, timezone, day, link_id) IN (
-            SELECT c.merchant_id, m.timezone, {_PG_DAY}, c.link_id
-            FROM old_clicks c JOIN merchants m ON m.id = c.merchant_id);"""
+        sql += _prune(
+            "click_days", ["merchant_id", "timezone", "day", "link_id"], "clicks",
+            f"SELECT c.merchant_id, m.timezone, {_PG_DAY} AS day, c.link_id "
+            "FROM old_clicks c JOIN merchants m ON m.id = c.merchant_id",
+        )  # fmt: skip
     return sql
 
 
@@ -186,10 +200,11 @@ def _credit_keep(sides: tuple[str, ...]) -> str:
             taking,
         )  # fmt: skip
         if taking:
-            sql += f"""
-        DELETE FROM {table} r WHERE r.credits <= 0 AND ({_CREDITS._qualified(table)}) IN (
-            SELECT {_CREDITS._values(table)}
-            FROM old_credits c JOIN merchants m ON m.id = c.merchant_id);"""
+            sql += _prune(
+                table, _CREDITS._columns(table).split(", "), "credits",
+                f"SELECT {_CREDITS._values(table, named=True)} "
+                "FROM old_credits c JOIN merchants m ON m.id = c.merchant_id",
+            )  # fmt: skip
     return sql
 
 

@@ -63,7 +63,8 @@ def _keys(table: str) -> list[str]:
     """A week table's key columns: its day table's (``day`` holds the week's Monday)."""
     if table == "click_weeks":
         return ["merchant_id", "timezone", "day", "link_id"]
-    return _CREDITS._columns(_WEEKS[table]).split(", ")
+    columns: str = _CREDITS._columns(_WEEKS[table])
+    return columns.split(", ")
 
 
 def _monday(day: str) -> str:
@@ -79,7 +80,8 @@ def _click_keep(sides: tuple[str, ...]) -> str:
     """0008's buckets and days, then the statement's net deltas per week."""
     rows = " UNION ALL ".join(_ORDERED._CLICK_ROWS[side] for side in sides)
     taking = "old" in sides
-    sql = _ORDERED._click_keep(sides) + _ORDERED._upsert(
+    sql: str = _ORDERED._click_keep(sides)
+    sql += _ORDERED._upsert(
         "click_weeks", _keys("click_weeks"), _CLICK_SUMS,
         f"SELECT c.merchant_id, m.timezone, {_monday(_CLICK_DAY)} AS day, c.link_id, "
         f"{_ORDERED._CLICK_SUMS} FROM ({rows}) c JOIN merchants m ON m.id = c.merchant_id "
@@ -87,10 +89,11 @@ def _click_keep(sides: tuple[str, ...]) -> str:
         taking,
     )  # fmt: skip
     if taking:
-        sql += f"""
-        DELETE FROM click_weeks WHERE clicks <= 0 AND (merchant_id, timezone, day, link_id) IN (
-            SELECT c.merchant_id, m.timezone, {_monday(_CLICK_DAY)}, c.link_id
-            FROM old_clicks c JOIN merchants m ON m.id = c.merchant_id);"""
+        sql += _ORDERED._prune(
+            "click_weeks", _keys("click_weeks"), "clicks",
+            f"SELECT c.merchant_id, m.timezone, {_monday(_CLICK_DAY)} AS day, c.link_id "
+            "FROM old_clicks c JOIN merchants m ON m.id = c.merchant_id",
+        )  # fmt: skip
     return sql
 
 
@@ -101,7 +104,7 @@ def _credit_keep(sides: tuple[str, ...]) -> str:
     """0008's day rollups, then the statement's net deltas per week, table by table."""
     rows = " UNION ALL ".join(_ORDERED._CREDIT_ROWS[side] for side in sides)
     taking = "old" in sides
-    sql = _ORDERED._credit_keep(sides)
+    sql: str = _ORDERED._credit_keep(sides)
     for days, weeks in _CREDIT_WEEKS.items():
         values = _CREDITS._values(days, named=True).replace(_CREDITS._DAY, _monday(_CREDITS._DAY))
         sql += _ORDERED._upsert(
@@ -112,11 +115,10 @@ def _credit_keep(sides: tuple[str, ...]) -> str:
             taking,
         )  # fmt: skip
         if taking:
-            plain = _CREDITS._values(days).replace(_CREDITS._DAY, _monday(_CREDITS._DAY))
-            qualified = ", ".join(f"r.{k}" for k in _keys(weeks))
-            sql += f"""
-        DELETE FROM {weeks} r WHERE r.credits <= 0 AND ({qualified}) IN (
-            SELECT {plain} FROM old_credits c JOIN merchants m ON m.id = c.merchant_id);"""
+            sql += _ORDERED._prune(
+                weeks, _keys(weeks), "credits",
+                f"SELECT {values} FROM old_credits c JOIN merchants m ON m.id = c.merchant_id",
+            )  # fmt: skip
     return sql
 
 
