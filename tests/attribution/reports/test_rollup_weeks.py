@@ -1,6 +1,6 @@
 """The weekly rollups (migration 0009) stay equal to their day rollups summed per local week,
-whatever writes clicks and credits, and reports read whole weeks from them (PostgreSQL only, like the
-day rollups they are kept from)."""
+whatever writes clicks and credits, and reports read whole weeks from them (PostgreSQL only,
+like the day rollups they are kept from)."""
 
 from __future__ import annotations
 
