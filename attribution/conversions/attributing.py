@@ -2,10 +2,13 @@
 
 Two paths, both idempotent (credits are replaced, never added to):
 
-- :func:`attribute_conversion` — one conversion, the five rule-based models (first touch,
-  last touch, linear, time decay, position based). Run when the conversion arrives, when an
-  identity link or a late delivery changes its journey, and once more ``settle_s`` after it
-  arrived, to take in clicks the edge wrote late.
+- :func:`attribute_conversions` — chosen conversions, the five rule-based models (first touch,
+  last touch, linear, time decay, position based), in one transaction: a few set-based reads
+  for all of them, one delete and one insert of credits, one update of their due times.
+  :func:`attribute_conversion` is the same for one conversion, run when the conversion
+  arrives, when an identity link or a late delivery changes its journey, and once more
+  ``settle_s`` after it arrived, to take in clicks the edge wrote late; ``hub attribution
+  recompute`` runs it on chunks of conversions.
 - :func:`attribute_data_driven` — the Markov and Shapley models for one merchant. They score a
   channel against *all* journeys (and, for Markov, the paths that did not convert), so running
   them on one conversion's journey would be meaningless: they run as a batch over the
@@ -20,10 +23,13 @@ hands out due ones (with a lease, so a crashed run is retried) to the periodic s
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.conversions.credits import (
@@ -33,8 +39,10 @@ from attribution.conversions.credits import (
     replace_credits,
 )
 from attribution.conversions.journeys import (
-    conversion_journey,
-    load_conversion,
+    ConversionFacts,
+    Identified,
+    conversion_journeys,
+    load_conversions,
     merchant_population,
     to_journey,
 )
@@ -51,11 +59,12 @@ from attribution.models import (
     attribute,
 )
 from hub.config import AttributionSettings
-from hub.storage.models import AttributionCredit, Conversion
+from hub.storage.models import Conversion
 
 __all__ = [
     "Attributed",
     "attribute_conversion",
+    "attribute_conversions",
     "attribute_data_driven",
     "claim_due",
     "data_driven_specs",
@@ -63,6 +72,7 @@ __all__ = [
 ]
 
 LEASE = timedelta(minutes=5)
+_CONVERSIONS = cast(Table, Conversion.__table__)
 
 
 def rule_based_specs(cfg: AttributionSettings) -> list[ModelSpec]:
@@ -91,47 +101,101 @@ async def attribute_conversion(
     session: AsyncSession, cfg: AttributionSettings, conversion_id: int, now: datetime
 ) -> Attributed:
     """Replace the rule-based credits of one conversion; commits."""
+    [done] = await attribute_conversions(session, cfg, [conversion_id], now)
+    return done
+
+
+async def attribute_conversions(
+    session: AsyncSession, cfg: AttributionSettings, conversion_ids: Sequence[int], now: datetime
+) -> list[Attributed]:
+    """Replace the rule-based credits of these conversions in one transaction; commits.
+
+    One :class:`Attributed` per id given, in that order (``"missing"`` for an id that names
+    no conversion). A cancelled conversion loses all its credits. The rows of the conversions
+    are locked (in id order) until the commit; an error rolls back the whole transaction.
+    """
     async with session.begin():
-        facts = await load_conversion(session, conversion_id, lock=True)
-        if facts is None:
-            return Attributed(conversion_id, "missing", 0, 0)
-        if facts.status == "cancelled":
-            await session.execute(
-                delete(AttributionCredit).where(AttributionCredit.conversion_id == facts.id)
-            )
-            await _done(session, facts.id, facts.attribute_due_at, None, now)
-            return Attributed(facts.id, facts.status, 0, 0)
+        found = await load_conversions(session, conversion_ids, lock=True)
+        cancelled = [c.facts.id for c in found if c.facts.status == "cancelled"]
+        placed = [c for c in found if c.facts.status != "cancelled"]
+        await replace_credits(session, cancelled, None, [])
         lookback = timedelta(days=cfg.lookback_days)
-        touches = await conversion_journey(session, facts, lookback)
+        journeys = await conversion_journeys(session, placed, lookback)
         specs = rule_based_specs(cfg)
-        credits = attribute([to_journey(facts, touches, cfg.channel_key)], specs, lookback=lookback)
-        shares = product_shares(facts, await product_resolver(session, facts.merchant_id, [facts]))
-        rows = credit_rows(facts, credits, {t.click_id: t for t in touches}, shares)
-        await replace_credits(session, [facts.id], [s.name for s in specs], rows)
-        settle = facts.created_at + timedelta(seconds=cfg.settle_s)
-        next_due = settle if cfg.settle_s and now < settle else None
-        await _done(session, facts.id, facts.attribute_due_at, next_due, now)
-        return Attributed(facts.id, facts.status, len(touches), len(rows))
+        paths = [
+            to_journey(c.facts, ts, cfg.channel_key) for c, ts in zip(placed, journeys, strict=True)
+        ]
+        credits: dict[str, list[Credit]] = defaultdict(list)
+        for credit in attribute(paths, specs, lookback=lookback) if paths else []:
+            credits[credit.conversion_id].append(credit)
+        products = await _products(session, placed)
+        rows: list[dict[str, Any]] = []
+        done = {i: Attributed(i, "cancelled", 0, 0) for i in cancelled}
+        for c, touches in zip(placed, journeys, strict=True):
+            facts = c.facts
+            mine = credit_rows(
+                facts,
+                credits.get(str(facts.id), []),
+                {t.click_id: t for t in touches},
+                product_shares(facts, products[facts.merchant_id]),
+            )
+            rows.extend(mine)
+            done[facts.id] = Attributed(facts.id, facts.status, len(touches), len(mine))
+        await replace_credits(session, [c.facts.id for c in placed], [s.name for s in specs], rows)
+        await _done(session, cfg, found, now)
+    return [done.get(i) or Attributed(i, "missing", 0, 0) for i in conversion_ids]
+
+
+async def _products(
+    session: AsyncSession, conversions: Sequence[Identified]
+) -> dict[int, dict[str, int]]:
+    """The products the line items name, per merchant."""
+    by_merchant: dict[int, list[ConversionFacts]] = defaultdict(list)
+    for c in conversions:
+        by_merchant[c.facts.merchant_id].append(c.facts)
+    return {m: await product_resolver(session, m, facts) for m, facts in by_merchant.items()}
 
 
 async def _done(
     session: AsyncSession,
-    conversion_id: int,
-    seen_due: datetime | None,
-    next_due: datetime | None,
+    cfg: AttributionSettings,
+    conversions: Sequence[Identified],
     now: datetime,
 ) -> None:
-    """Record the run; move the due time on only if nobody flagged the conversion meanwhile."""
-    await session.execute(
-        update(Conversion).where(Conversion.id == conversion_id).values(attributed_at=now)
-    )
-    await session.execute(
-        update(Conversion)
-        .where(
-            Conversion.id == conversion_id,
-            Conversion.attribute_due_at.is_not_distinct_from(seen_due),
+    """Record the run; move each due time on only if nobody flagged the conversion meanwhile.
+
+    The next due time is ``settle_s`` after the conversion arrived while that is still ahead
+    (a cancelled conversion is never due again).
+    """
+    if not conversions:
+        return
+    params = []
+    for c in conversions:
+        facts = c.facts
+        settle = facts.created_at + timedelta(seconds=cfg.settle_s)
+        settling = cfg.settle_s and now < settle and facts.status != "cancelled"
+        params.append(
+            {
+                "b_id": facts.id,
+                "b_seen": facts.attribute_due_at,
+                "b_next": settle if settling else None,
+            }
         )
-        .values(attribute_due_at=next_due)
+    due = _CONVERSIONS.c.attribute_due_at
+    await session.execute(
+        update(_CONVERSIONS)
+        .where(_CONVERSIONS.c.id == bindparam("b_id"))
+        .values(
+            attributed_at=now,
+            attribute_due_at=case(
+                (
+                    due.is_not_distinct_from(bindparam("b_seen", type_=due.type)),
+                    bindparam("b_next", type_=due.type),
+                ),
+                else_=due,
+            ),
+        ),
+        params,
     )
 
 

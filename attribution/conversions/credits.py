@@ -118,19 +118,21 @@ def credit_rows(
 async def replace_credits(
     session: AsyncSession,
     conversion_ids: Collection[int],
-    models: Collection[str],
+    models: Collection[str] | None,
     rows: Sequence[dict[str, Any]],
 ) -> None:
-    """Delete these conversions' credits of ``models`` and insert ``rows`` (same transaction)."""
+    """Delete these conversions' credits of ``models`` (``None``: of every model) and insert
+    ``rows`` (same transaction)."""
     ids = sorted(conversion_ids)
     for i in range(0, len(ids), _CHUNK):
-        await session.execute(
-            delete(AttributionCredit)
-            .where(
-                AttributionCredit.conversion_id.in_(ids[i : i + _CHUNK]),
-                AttributionCredit.model.in_(list(models)),
-            )
-            .execution_options(synchronize_session=False)
+        gone = delete(AttributionCredit).where(
+            AttributionCredit.conversion_id.in_(ids[i : i + _CHUNK])
         )
+        if models is not None:
+            gone = gone.where(AttributionCredit.model.in_(list(models)))
+        await session.execute(gone.execution_options(synchronize_session=False))
+    # NULLs written out, not left to defaults: every row has the same columns, so the rows go
+    # in one multi-row INSERT rather than one per pattern of NULLs.
+    new = insert(AttributionCredit).execution_options(render_nulls=True)
     for i in range(0, len(rows), _CHUNK):
-        await session.execute(insert(AttributionCredit), list(rows[i : i + _CHUNK]))
+        await session.execute(new, list(rows[i : i + _CHUNK]))

@@ -2,9 +2,11 @@
 
 After a change of the attribution settings (lookback, time decay, position weights, channel
 key), after identity links that arrived late, or after a backfill of old orders: every chosen
-conversion gets its rule-based credits from :func:`attribute_conversion`, then each merchant's
-data-driven batch (:func:`attribute_data_driven`) runs over the same period. Both replace
-credits, model by model, so running this again gives the same credits, never twice as many.
+conversion gets its rule-based credits from :func:`attribute_conversions` (a chunk of
+conversions per transaction: set-based reads, one replacement of the chunk's credits), then
+each merchant's data-driven batch (:func:`attribute_data_driven`) runs over the same period.
+Both replace credits, model by model, so running this again gives the same credits, never
+twice as many.
 
 Conversions are chosen by merchant and by ``occurred_at >= since``. The data-driven batch keeps
 its usual window (``data_driven_window_days``) and reaches back to ``since`` when that is older
@@ -19,8 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from attribution.conversions.attributing import attribute_conversion, attribute_data_driven
+from attribution.conversions.attributing import (
+    attribute_conversion,
+    attribute_conversions,
+    attribute_data_driven,
+)
 from hub.config import AttributionSettings
 from hub.progress import ProgressCallback
 from hub.storage.db import SessionFactory
@@ -37,7 +44,7 @@ __all__ = [
 
 RULE_BASED_PHASE = "attribute conversions"
 DATA_DRIVEN_PHASE = "data-driven models"
-# Conversions attributed per database session.
+# Conversions attributed per transaction.
 _CHUNK = 200
 
 
@@ -56,21 +63,53 @@ async def reattribute(
     now: datetime,
     on_progress: ProgressCallback | None = None,
 ) -> int:
-    """Replace the rule-based credits of these conversions, one transaction each.
+    """Replace the rule-based credits of these conversions, :data:`_CHUNK` per transaction.
 
-    Returns the number of credit rows written.
+    Progress is reported after each chunk. A chunk that fails is attributed again one
+    conversion at a time, so that one bad conversion costs only itself: the others of the
+    chunk are attributed, then the first error is raised (the chunks after it are left as
+    they were). Returns the number of credit rows written.
     """
     credits = 0
     total = len(conversion_ids)
     if on_progress is not None:
         on_progress(RULE_BASED_PHASE, 0, total)
     for start in range(0, total, _CHUNK):
+        chunk = conversion_ids[start : start + _CHUNK]
         async with sessions() as session:
-            for offset, conversion_id in enumerate(conversion_ids[start : start + _CHUNK]):
-                done = await attribute_conversion(session, cfg, conversion_id, now)
-                credits += done.credits
-                if on_progress is not None:
-                    on_progress(RULE_BASED_PHASE, start + offset + 1, total)
+            try:
+                done = await attribute_conversions(session, cfg, chunk, now)
+            except Exception:
+                credits += await _one_by_one(session, cfg, chunk, now, start, total, on_progress)
+                continue
+        credits += sum(d.credits for d in done)
+        if on_progress is not None:
+            on_progress(RULE_BASED_PHASE, start + len(chunk), total)
+    return credits
+
+
+async def _one_by_one(
+    session: AsyncSession,
+    cfg: AttributionSettings,
+    conversion_ids: Sequence[int],
+    now: datetime,
+    start: int,
+    total: int,
+    on_progress: ProgressCallback | None,
+) -> int:
+    """Attribute each conversion in a transaction of its own; raise the first error at the
+    end, after the others are attributed. Returns the number of credit rows written."""
+    credits = 0
+    failed: Exception | None = None
+    for offset, conversion_id in enumerate(conversion_ids, start=1):
+        try:
+            credits += (await attribute_conversion(session, cfg, conversion_id, now)).credits
+        except Exception as exc:
+            failed = failed or exc
+        if on_progress is not None:
+            on_progress(RULE_BASED_PHASE, start + offset, total)
+    if failed is not None:
+        raise failed
     return credits
 
 
