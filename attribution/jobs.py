@@ -24,6 +24,7 @@ from attribution.conversions.attributing import (
     attribute_data_driven,
     claim_due,
 )
+from attribution.conversions.recompute import reattribute
 from hub.storage.models import Conversion
 from hub.storage.types import utcnow
 from hub.tasks.context import TaskContext
@@ -59,11 +60,11 @@ async def attribute_conversion(ctx: TaskContext, conversion_id: int) -> dict[str
 
 @job("attribution.scan_due", queue="attribution", every_s=30.0)
 async def scan_due(ctx: TaskContext) -> dict[str, Any]:
+    """Attribute the due conversions: up to ``SCAN_BATCH`` leased, then attributed in chunks
+    (as ``hub attribution recompute`` does); a lease that runs out is claimed again."""
     async with ctx.sessions() as session:
         ids = await claim_due(session, utcnow(), SCAN_BATCH)
-    for conversion_id in ids:
-        async with ctx.sessions() as session:
-            await _attribute_conversion(session, ctx.settings.attribution, conversion_id, utcnow())
+    await reattribute(ctx.sessions, ctx.settings.attribution, ids, utcnow())
     return {"attributed": len(ids)}
 
 

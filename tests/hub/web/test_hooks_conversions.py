@@ -414,3 +414,39 @@ async def test_hourly_data_driven_scan_credits_markov_and_shapley(
     for model in ("markov", "shapley"):
         got = await credits_of(sessions, cid, model)
         assert [(c.click_id, round(c.revenue_minor)) for c in got] == [(click, 10000)]
+
+
+async def test_the_due_scan_attributes_the_others_when_one_fails(
+    client: Client, new_merchant: MerchantFactory
+) -> None:
+    """Due conversions are attributed in chunks; one that cannot be attributed (line items
+    its product split cannot read) costs only itself, and stays due."""
+    shop = await new_merchant(client)
+    sessions = sessions_of(client)
+    tg = await add_channel(sessions, shop.merchant_id, "telegram")
+    cids = []
+    for n in range(3):
+        _, answer = await deliver(client, shop, order(order_id=f"O-{n}", visitor_id=f"v{n}"))
+        cids.append(answer["conversion_id"])
+        await wait_attributed(sessions, cids[-1])
+        await add_click(sessions, shop.merchant_id, tg, T - timedelta(hours=3), visitor_id=f"v{n}")
+    async with sessions() as session:
+        await session.execute(
+            update(Conversion).values(
+                attribute_due_at=datetime.now(UTC) - timedelta(seconds=1),
+                created_at=datetime.now(UTC) - timedelta(seconds=601),
+            )
+        )
+        await session.execute(
+            update(Conversion)
+            .where(Conversion.id == cids[1])
+            .values(line_items=[{"product_id": None, "amount_minor": "n/a"}])
+        )
+        await session.commit()
+    with pytest.raises(ValueError, match="n/a"):
+        await scan_due(context_of(client))
+    for cid in (cids[0], cids[2]):
+        assert len(await credits_of(sessions, cid, "last_touch")) == 1
+        assert (await conversion(sessions, cid)).attribute_due_at is None
+    assert await credits_of(sessions, cids[1], "last_touch") == []
+    assert (await conversion(sessions, cids[1])).attribute_due_at is not None
