@@ -115,7 +115,8 @@ async def _update_known(
     known = await session.scalar(
         select(Conversion)
         .where(Conversion.merchant_id == merchant_id, Conversion.order_id == order.order_id)
-        .with_for_update()
+        # FOR NO KEY UPDATE (the update changes no key): see journeys.load_conversions.
+        .with_for_update(key_share=True)
     )
     assert known is not None, "the conflicting row is committed before ON CONFLICT returns"
     status = max(known.status, order.status, key=lambda s: STATUS_RANK.get(s, 0))

@@ -186,13 +186,15 @@ async def load_conversions(
     session: AsyncSession, conversion_ids: Iterable[int], *, lock: bool = False
 ) -> list[Identified]:
     """These conversions (those that exist), by id; ``lock`` holds their rows (PostgreSQL,
-    taken in id order) until the transaction ends."""
+    taken in id order) until the transaction ends, ``FOR NO KEY UPDATE``: writers of the same
+    conversions wait, but not a foreign-key check of a credit referencing one (``FOR KEY
+    SHARE``), which a data-driven batch makes while it holds rollup rows."""
     ids = sorted(set(conversion_ids))
     found: list[Identified] = []
     for chunk in _chunks(ids):
         query = _identified_query().where(Conversion.id.in_(chunk)).order_by(Conversion.id)
         if lock:
-            query = query.with_for_update(of=Conversion)
+            query = query.with_for_update(of=Conversion, key_share=True)
         found.extend(_identified(row) for row in await session.execute(query))
     return found
 

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import ColumnElement, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, insert, or_, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from attribution.conversions import attributing, recompute
 from attribution.conversions.attributing import attribute_conversion, attribute_conversions
@@ -464,3 +465,32 @@ async def test_a_failing_conversion_costs_only_itself(
     assert attributed[bad] is None
     assert all(attributed[i] == NOW for i in ids[:10] if i != bad)
     assert all(attributed[i] is None for i in ids[10:])
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_locked_conversions_still_take_credits_from_other_writers(
+    sessions: SessionFactory,
+) -> None:
+    """The job holds its conversions FOR NO KEY UPDATE: another transaction's credits that
+    reference one (a data-driven batch) pass their foreign-key check without waiting, so the
+    two cannot wait for each other through the rollup rows the batch holds."""
+    seeded = await _seed(sessions)
+    target = seeded.ids[0]
+    async with sessions() as holder, holder.begin():
+        assert [c.facts.id for c in await load_conversions(holder, [target], lock=True)]
+        async with sessions() as other, other.begin():
+            await other.execute(text("SET LOCAL lock_timeout = '2s'"))
+            await other.execute(
+                insert(AttributionCredit).values(
+                    merchant_id=seeded.merchant, conversion_id=target, model="markov",
+                    click_id="elsewhere", weight=1.0, revenue_minor=1.0, occurred_at=NOW,
+                )
+            )  # fmt: skip
+            await other.rollback()
+        # ...while another writer of the conversion itself waits for the holder.
+        async with sessions() as writer, writer.begin():
+            await writer.execute(text("SET LOCAL lock_timeout = '200ms'"))
+            with pytest.raises(DBAPIError, match="lock timeout"):
+                await writer.execute(
+                    update(Conversion).where(Conversion.id == target).values(refunded_minor=1)
+                )
