@@ -6,7 +6,9 @@ where one process is the whole deployment, keeps its buckets in that process. A 
 at most `burst` tokens and gains `count / window_s` per second; a call takes one token or
 learns how long to wait. A channel's 429 `block`s the bucket for its Retry-After, so every
 worker waits, not only the one that was told; a block may carry the channel's reason (a quota
-used up until the month ends), which each refused caller gets back.
+used up until the month ends), which each refused caller gets back. When a block ends the
+bucket holds one token: the channel has said calls may resume then, and an account at 100
+posts a day should not wait another quarter of an hour for its first.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
 local until_ = now + tonumber(ARGV[1])
 local current = tonumber(redis.call('HGET', KEYS[1], 'blocked')) or 0
 if until_ > current then
-  redis.call('HSET', KEYS[1], 'blocked', tostring(until_), 'tokens', '0', 'ts', tostring(until_),
+  redis.call('HSET', KEYS[1], 'blocked', tostring(until_), 'tokens', '1', 'ts', tostring(until_),
              'why', ARGV[2])
 end
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1])) + 3600)
@@ -139,7 +141,7 @@ class LocalLimiter:
         until = time.monotonic() + max(0.0, seconds)
         _, _, blocked = self._state.get(key, (0.0, until, 0.0))
         if until > blocked:
-            self._state[key] = (0.0, until, until)
+            self._state[key] = (1.0, until, until)
             self._why[key] = reason or ""
 
 

@@ -144,3 +144,24 @@ async def test_a_block_tells_each_refused_caller_why(store: str, request: Any) -
     finally:
         if client is not None:
             await client.aclose()
+
+
+@pytest.mark.parametrize("store", ["local", "redis"])
+async def test_a_block_ends_with_one_call_allowed(store: str, request: Any) -> None:
+    """At the end of a block (a quota that reset) the next call goes at once; the ones after
+    it are paced as usual (here one an hour)."""
+    client = Redis.from_url(request.getfixturevalue("redis_url")) if store == "redis" else None
+    try:
+        limiter = RedisLimiter(client) if client is not None else LocalLimiter()
+        bucket = Bucket(f"reset-{store}", count=1, window_s=3600.0, burst=1)
+        assert (await limiter.acquire(bucket, 0.0)).reserved  # the bucket's one token
+        await limiter.block(bucket.key, 0.3, "quota: daily limit reached")
+        assert not (await limiter.acquire(bucket, 0.0)).reserved
+        await asyncio.sleep(0.4)
+        first = await limiter.acquire(bucket, 0.0)
+        assert first.reserved and first.wait_s == 0.0
+        second = await limiter.acquire(bucket, 0.0)
+        assert not second.reserved and 3500 < second.wait_s <= 3600
+    finally:
+        if client is not None:
+            await client.aclose()
