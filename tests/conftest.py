@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from hub.config import Settings
-from hub.storage.db import create_engine
+from hub.storage.db import SessionFactory, create_engine, session_factory
 from hub.storage.migrate import upgrade
 from hub.storage.models import Base
 
@@ -205,6 +205,14 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def settings(tmp_path: Path, backend: str) -> Settings:
     return make_settings(tmp_path, database_url=backend)
+
+
+@pytest.fixture
+async def sessions(settings: Settings) -> AsyncIterator[SessionFactory]:
+    """Sessions on the test database, without an app."""
+    engine = create_engine(settings.database)
+    yield session_factory(engine)
+    await engine.dispose()
 
 
 ClientFactory = Callable[[Settings], Awaitable[TestClient[Any, Any]]]

@@ -24,7 +24,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import redis
-import yaml
 from aiohttp.test_utils import TestClient
 from celery.exceptions import TimeoutError as CeleryTimeout
 from sqlalchemy import select
@@ -44,8 +43,8 @@ from tests.attribution.conversions._seed import (
     wait_attributed,
 )
 from tests.attribution.edge.conftest import PRODUCT, count_clicks, previews
-from tests.conftest import SECRET, ClientFactory, MerchantFactory, bearer, make_settings
-from tests.workers.test_publish_workers import _spawn, _stop
+from tests.conftest import ClientFactory, MerchantFactory, bearer, make_settings
+from tests.workers.test_publish_workers import _spawn, _stop, production_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -108,20 +107,7 @@ def worker(
     tmp_path_factory: pytest.TempPathFactory, pg_session_url: str, redis_session_url: str
 ) -> Iterator[Worker]:
     home = tmp_path_factory.mktemp("attribution-worker")
-    config = home / "config.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "profile": "production",
-                "data_dir": str(home),
-                "database": {"url": pg_session_url},
-                "redis": {"url": redis_session_url},
-                "security": {"secret_key": SECRET},
-                "logging": {"format": "console", "access_log": False},
-                **SECTIONS,
-            }
-        )
-    )
+    config = production_config(home, pg_session_url, redis_session_url, SECTIONS)
     settings = make_settings(
         home,
         database_url=pg_session_url,

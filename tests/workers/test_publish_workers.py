@@ -83,19 +83,17 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
-@pytest.fixture
-def deployment(tmp_path: Path, pg_url: str, redis_url: str) -> Iterator[Deployment]:
-    sections = _sections()
-    settings = make_settings(
-        tmp_path, database_url=pg_url, redis_url=redis_url, profile="production", **sections
-    )
-    config = tmp_path / "config.yaml"
+def production_config(
+    home: Path, database_url: str, redis_url: str, sections: dict[str, Any]
+) -> Path:
+    """A production config.yaml in ``home`` for the hub processes a test starts."""
+    config = home / "config.yaml"
     config.write_text(
         yaml.safe_dump(
             {
                 "profile": "production",
-                "data_dir": str(tmp_path),
-                "database": {"url": pg_url},
+                "data_dir": str(home),
+                "database": {"url": database_url},
                 "redis": {"url": redis_url},
                 "security": {"secret_key": SECRET},
                 "logging": {"format": "console", "access_log": False},
@@ -103,6 +101,16 @@ def deployment(tmp_path: Path, pg_url: str, redis_url: str) -> Iterator[Deployme
             }
         )
     )
+    return config
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, pg_url: str, redis_url: str) -> Iterator[Deployment]:
+    sections = _sections()
+    settings = make_settings(
+        tmp_path, database_url=pg_url, redis_url=redis_url, profile="production", **sections
+    )
+    config = production_config(tmp_path, pg_url, redis_url, sections)
     hub = str(Path(sys.executable).with_name("hub"))
     workers = [
         _spawn(

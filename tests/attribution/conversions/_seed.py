@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
+from hub.security import Vault
 from hub.storage.db import SessionFactory
 from hub.storage.models import (
     AttributionCredit,
@@ -24,7 +25,9 @@ from hub.storage.models import (
     Visitor,
 )
 from hub.tasks.context import TaskContext
+from hub.tenancy import create_merchant
 from hub.web.keys import HTTP, SESSIONS, SETTINGS, VAULT
+from tests.conftest import SECRET
 
 Client = TestClient[Any, Any]
 
@@ -75,6 +78,16 @@ async def add_channel(
         session.add(link)
         await session.commit()
         return Channel(account.id, kind, link.id)
+
+
+async def add_merchant(sessions: SessionFactory, name: str) -> int:
+    """A merchant (storefront https://shop.test/); its id."""
+    async with sessions() as session:
+        made = await create_merchant(
+            session, Vault(SECRET), name=name, storefront_url="https://shop.test/"
+        )
+        await session.commit()
+        return made.merchant_id
 
 
 async def add_product(

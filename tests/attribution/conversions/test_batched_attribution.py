@@ -12,7 +12,7 @@ The journeys are also checked against a per-conversion SQL query of the identity
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,13 +32,16 @@ from attribution.conversions.journeys import (
 from attribution.conversions.orders import LineItem, Order
 from attribution.conversions.recompute import RULE_BASED_PHASE, reattribute
 from attribution.identity import link_visitor, upsert_customer
-from hub.config import AttributionSettings, Settings
-from hub.security import Vault
-from hub.storage.db import SessionFactory, create_engine, session_factory
+from hub.config import AttributionSettings
+from hub.storage.db import SessionFactory
 from hub.storage.models import AttributionCredit, Click, Conversion, Link, Visitor
-from hub.tenancy import create_merchant
-from tests.attribution.conversions._seed import Channel, add_campaign, add_channel, add_product
-from tests.conftest import SECRET
+from tests.attribution.conversions._seed import (
+    Channel,
+    add_campaign,
+    add_channel,
+    add_merchant,
+    add_product,
+)
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 DAY = timedelta(days=1)
@@ -57,22 +60,6 @@ CREDIT_COLUMNS = [
     c for c in AttributionCredit.__table__.columns if c.name != "id"
 ]  # every stored column but the row id
 MISSING = 10**9
-
-
-@pytest.fixture
-async def sessions(settings: Settings) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(settings.database)
-    yield session_factory(engine)
-    await engine.dispose()
-
-
-async def _merchant(sessions: SessionFactory, name: str) -> int:
-    async with sessions() as session:
-        made = await create_merchant(
-            session, Vault(SECRET), name=name, storefront_url="https://shop.test/"
-        )
-        await session.commit()
-        return made.merchant_id
 
 
 def _order(
@@ -115,8 +102,8 @@ class Seeded:
 async def _seed(sessions: SessionFactory) -> Seeded:
     """Two merchants, hand-picked cases and a random crowd of orders; deterministic."""
     rng = random.Random(20_240_611)
-    a = await _merchant(sessions, "A")
-    b = await _merchant(sessions, "B")
+    a = await add_merchant(sessions, "A")
+    b = await add_merchant(sessions, "B")
     spring = await add_campaign(sessions, a, "spring")
     p1 = await add_product(sessions, a, "Mug")
     await add_product(sessions, a, "Cap", external_id="SKU-2")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,31 +11,12 @@ from attribution.conversions import attribute_data_driven
 from attribution.conversions.ingest import record_order
 from attribution.conversions.journeys import merchant_population
 from attribution.conversions.orders import Order
-from hub.config import AttributionSettings, Settings
-from hub.security import Vault
-from hub.storage.db import SessionFactory, create_engine, session_factory
+from hub.config import AttributionSettings
+from hub.storage.db import SessionFactory
 from hub.storage.models import AttributionCredit, Click
-from hub.tenancy import create_merchant
-from tests.attribution.conversions._seed import add_channel, add_click
-from tests.conftest import SECRET
+from tests.attribution.conversions._seed import add_channel, add_click, add_merchant
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture
-async def sessions(settings: Settings) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(settings.database)
-    yield session_factory(engine)
-    await engine.dispose()
-
-
-async def _merchant(sessions: SessionFactory, name: str) -> int:
-    async with sessions() as session:
-        made = await create_merchant(
-            session, Vault(SECRET), name=name, storefront_url="https://shop.test/"
-        )
-        await session.commit()
-        return made.merchant_id
 
 
 def _order(order_id: str, visitor: str, at: datetime, amount: int = 10000) -> Order:
@@ -44,8 +24,8 @@ def _order(order_id: str, visitor: str, at: datetime, amount: int = 10000) -> Or
 
 
 async def test_markov_and_shapley_batch(sessions: SessionFactory) -> None:
-    a = await _merchant(sessions, "A")
-    b = await _merchant(sessions, "B")
+    a = await add_merchant(sessions, "A")
+    b = await add_merchant(sessions, "B")
     tg = await add_channel(sessions, a, "telegram")
     dc = await add_channel(sessions, a, "discord")
     ma = await add_channel(sessions, a, "mastodon")

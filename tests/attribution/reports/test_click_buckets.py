@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,9 +25,8 @@ from attribution.clicks import Click, MemoryUniqueGate, store_events
 from attribution.reports import DIMENSIONS, Period, report
 from attribution.reports.queries import ClickSource, click_columns
 from attribution.reports.series import daily_series
-from hub.config import Settings
 from hub.security import Vault
-from hub.storage.db import SessionFactory, create_engine, session_factory
+from hub.storage.db import SessionFactory
 from hub.storage.models import BUCKET_S, ClickBucket, ClickDay, Link, Merchant
 from hub.storage.models import Click as ClickRow
 from hub.tenancy import create_merchant
@@ -49,12 +47,6 @@ ZONES = [
 ]
 FIRST, LAST = date(2026, 3, 1), date(2026, 4, 10)
 
-
-@pytest.fixture
-async def sessions(settings: Settings) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(settings.database)
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 def transitions() -> list[datetime]:

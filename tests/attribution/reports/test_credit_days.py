@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,10 +28,9 @@ from attribution.conversions.credits import replace_credits
 from attribution.reports import DIMENSIONS, Figures, Period, Window, compare_models, report
 from attribution.reports.queries import credit_source
 from attribution.reports.series import daily_series
-from hub.config import Settings
 from hub.money import from_minor
 from hub.security import Vault
-from hub.storage.db import SessionFactory, create_engine, session_factory
+from hub.storage.db import SessionFactory
 from hub.storage.models import (
     AttributionCredit,
     Conversion,
@@ -47,12 +46,6 @@ from tests.conftest import SECRET
 
 MODELS = ["linear", "first_touch", "time_decay"]
 
-
-@pytest.fixture
-async def sessions(settings: Settings) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(settings.database)
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 def credits_for(

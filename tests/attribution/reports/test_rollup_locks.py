@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from hub.config import DatabaseSettings, Settings
+from hub.config import DatabaseSettings
 from hub.security import Vault
 from hub.storage.db import SessionFactory, create_engine, session_factory
 from hub.storage.migrate import upgrade
@@ -215,12 +215,6 @@ def credit(
 
 # TRUNCATE -------------------------------------------------------------------------------
 
-
-@pytest.fixture
-async def sessions(settings: Settings) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(settings.database)
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 async def add_sales(sessions: SessionFactory, m: int, channel: Channel, tag: str) -> None:

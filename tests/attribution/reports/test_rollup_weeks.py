@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -16,8 +15,7 @@ from sqlalchemy import delete, func, select, text, update
 from attribution.models import MODELS
 from attribution.reports import DIMENSIONS, Period, compare_models, report
 from attribution.reports.queries import click_columns
-from hub.config import Settings
-from hub.storage.db import SessionFactory, create_engine, session_factory
+from hub.storage.db import SessionFactory
 from hub.storage.models import Click, Link, Merchant
 from tests.attribution.reports.test_click_buckets import FIRST, LAST
 from tests.attribution.reports.test_credit_days import assert_figures_equal, seed
@@ -40,12 +38,6 @@ WEEKS = {
                           ["credits", "weight", "revenue_minor"]),
 }  # fmt: skip
 
-
-@pytest.fixture
-async def sessions(settings: Settings) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(settings.database)
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 async def weeks_of(sessions: SessionFactory, table: str) -> tuple[dict[Any, Any], dict[Any, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from click.testing import CliRunner, Result
 from hub.cli import main
 from hub.config import Settings
 from hub.security import Vault
-from hub.storage.db import SessionFactory, create_engine, session_factory
+from hub.storage.db import SessionFactory
 from hub.tenancy import create_merchant
 from tests.conftest import SECRET
 
@@ -50,12 +49,6 @@ class Hub:
 def hub(tmp_path: Path, settings: Settings) -> Hub:
     return Hub(write_config(tmp_path, settings.database.url))
 
-
-@pytest.fixture
-async def sessions(settings: Settings) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(settings.database)
-    yield session_factory(engine)
-    await engine.dispose()
 
 
 async def add_merchant(
