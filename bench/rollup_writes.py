@@ -1,13 +1,14 @@
 """What the report rollups cost the writers: clicks stored by the drain and credits written
-by attribution, at the head revision, at 0008 (day rollups, no weekly ones) and with no
-rollup kept (head with the rollup triggers of clicks and credits off), on PostgreSQL.
+by attribution, at the head revision, at 0009 (credit rollups with a row per model), at 0008
+(day rollups, no weekly ones) and with no rollup kept (head with the rollup triggers of
+clicks and credits off), on PostgreSQL.
 
 A scratch database per setup (``--database`` and a suffix, dropped and made again) holds one
 merchant with 300 links. Each round writes
 ``--batches`` batches: clicks through the drain's own ``store_events`` (``--clicks`` per
 batch, over the last 60 days, so that a batch touches many days and weeks), then credits
 (``--credits`` per batch, over as many conversions, inserted and then replaced as the
-attribution job does: the old deleted, the new inserted). The three setups take turns,
+attribution job does: the old deleted, the new inserted). The setups take turns,
 ``--rounds`` times, so that drift on a shared machine falls on all of them; the table gives
 the median rate of each and its ratio to the setup without rollups.
 
@@ -46,6 +47,7 @@ MODELS = ["first_touch", "last_touch", "linear", "time_decay", "position_based"]
 # setup → (revision, the triggers it turns off: table, trigger name prefix)
 SETUPS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "head": ("head", []),
+    "0009 (a row per model)": ("0009", []),
     "0008 (no weeks)": ("0008", []),
     "no rollups": ("head", [("clicks", "click_buckets_"), ("attribution_credits", "credit_days_")]),
 }

@@ -16,10 +16,12 @@ conversions (a sum of weights); ``conversion_rate`` is ``conversions / unique_cl
 Revenue is net of refunds and kept per currency (amounts in different currencies are never
 added); cancelled orders have no credits.
 
-Credits are read, on PostgreSQL, from ``credit_days`` (per model, local day in the merchant's
-zone, channel kind, account, campaign and currency), ``credit_product_days`` (per product sold)
-or ``credit_link_days`` (per link): all kept equal to the credits they cover by triggers and
-rebuilt when the merchant's zone changes. A period in another zone, and SQLite, sum the
+Credits are read, on PostgreSQL, from ``credit_days`` (per local day in the merchant's zone,
+channel kind, account, campaign and currency), ``credit_product_days`` (per product sold) or
+``credit_link_days`` (per link): all kept equal to the credits they cover by triggers and
+rebuilt when the merchant's zone changes. A row holds every model's figures, each in columns
+of its own (``<model>_credits``, ``<model>_weight``, ``<model>_revenue_minor``): rows are
+summed per key once for all the models asked, then split into a group per model. A period in another zone, and SQLite, sum the
 credits themselves (they carry their conversion's currency, so PostgreSQL sums them from the
 covering index of ``attribution_credits`` alone); ``credits_from`` picks the source. Weights
 and revenue are double precision in both, so sums from the two agree to rounding.
@@ -48,13 +50,14 @@ from functools import lru_cache
 from math import fsum
 from typing import Any, Literal, get_args
 
-from sqlalchemy import func, literal_column, null, select, text, union_all
+from sqlalchemy import String, func, literal, literal_column, null, or_, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.reports.periods import Period, Span, local_day
 from hub.money import from_minor
 from hub.storage.models import (
     BUCKET_S,
+    ROLLUP_MODELS,
     AttributionCredit,
     Campaign,
     ChannelAccount,
@@ -89,6 +92,7 @@ __all__ = [
     "click_columns",
     "compare_models",
     "credit_source",
+    "model_column",
     "plan_per_period",
     "report",
 ]
@@ -373,11 +377,22 @@ def _spans(period: Period, weekly: bool) -> list[Span]:
     return period.spans() if weekly else [Span(period.first_day, period.last_day)]
 
 
+def model_column(table: _Rollup, model: str, figure: str) -> Any:
+    """A credit rollup's column of one model's ``credits``, ``weight`` or ``revenue_minor``."""
+    if model not in ROLLUP_MODELS:
+        raise ValueError(f"the credit rollups keep no model {model!r}")
+    return getattr(table, f"{model}_{figure}")
+
+
+_FIGURES = ("credits", "weight", "revenue_minor")
+
+
 def _rollup_rows(
     merchant_id: int, dimension: Dimension | None, models: Sequence[str], period: Period
 ) -> Any:
     """The day rollup's rows of the period (and the weekly rollup's for its whole weeks, when
-    the dimension has one): key ``k``, ``model``, ``currency``, ``weight``, ``revenue``."""
+    the dimension has one) that one of ``models`` credited: key ``k``, ``currency``, and each
+    model's ``<model>_credits``, ``<model>_weight`` and ``<model>_revenue_minor``."""
     days = _rollup(dimension)
     parts = []
     for span in _spans(period, dimension != "day"):
@@ -386,19 +401,47 @@ def _rollup_rows(
         parts.append(
             select(
                 *key,
-                table.model.label("model"),
                 func.nullif(table.currency, "").label("currency"),
-                table.weight.label("weight"),
-                table.revenue_minor.label("revenue"),
+                *(model_column(table, m, f).label(f"{m}_{f}") for m in models for f in _FIGURES),
             ).where(
                 table.merchant_id == merchant_id,
                 table.timezone == period.timezone,
-                table.model.in_(list(models)),
                 table.day >= span.first,
                 table.day <= span.last,
+                or_(*(model_column(table, m, "credits") != 0 for m in models)),
             )
         )
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("rollup")
+
+
+def _rollup_groups(
+    merchant_id: int, dimension: Dimension | None, models: Sequence[str], period: Period
+) -> Any:
+    """The rollup rows summed per key and currency, all models' columns at once (a model's
+    figures are in the same row as the others'), then one group per model that has credits:
+    ``k``, ``model``, ``currency``, ``w``, ``r``."""
+    rows = _rollup_rows(merchant_id, dimension, models, period)
+    head = [rows.c.k] if dimension else []
+    pivot = (
+        select(
+            *head,
+            rows.c.currency,
+            *(func.sum(rows.c[f"{m}_{f}"]).label(f"{m}_{f}") for m in models for f in _FIGURES),
+        )
+        .group_by(*head, rows.c.currency)
+        .cte("pivot")
+    )
+    per_model = [
+        select(
+            *([pivot.c.k] if dimension else []),
+            literal(m, String).label("model"),
+            pivot.c.currency,
+            pivot.c[f"{m}_weight"].label("w"),
+            pivot.c[f"{m}_revenue_minor"].label("r"),
+        ).where(pivot.c[f"{m}_credits"] != 0)
+        for m in models
+    ]
+    return per_model[0] if len(per_model) == 1 else union_all(*per_model)
 
 
 async def _credit_groups(
@@ -411,29 +454,23 @@ async def _credit_groups(
 ) -> Any:
     """The grouped credits: key ``k`` (when a dimension is given), ``model``, ``currency``,
     summed weight ``w`` and revenue ``r`` in minor units."""
-    source = await credit_source(session, merchant_id, period, credits_from)
-    key: Any
-    if source == "days":
-        rows = _rollup_rows(merchant_id, dimension, models, period)
-        key = rows.c.k if dimension else None
-        cols = [rows.c.model, rows.c.currency]
-        weight, revenue = rows.c.weight, rows.c.revenue
-        where: list[Any] = []
-    else:
-        key = _credit_key(dimension, period, _dialect(session)) if dimension else None
-        cols = [AttributionCredit.model, AttributionCredit.currency]
-        weight, revenue = AttributionCredit.weight, AttributionCredit.revenue_minor
-        where = [
+    if await credit_source(session, merchant_id, period, credits_from) == "days":
+        return _rollup_groups(merchant_id, dimension, models, period)
+    cols: list[Any] = [AttributionCredit.model, AttributionCredit.currency]
+    if dimension:
+        cols.insert(0, _credit_key(dimension, period, _dialect(session)).label("k"))
+    return (
+        select(
+            *cols,
+            func.sum(AttributionCredit.weight).label("w"),
+            func.sum(AttributionCredit.revenue_minor).label("r"),
+        )
+        .where(
             AttributionCredit.merchant_id == merchant_id,
             AttributionCredit.model.in_(list(models)),
             AttributionCredit.occurred_at >= period.start,
             AttributionCredit.occurred_at < period.end,
-        ]
-    if key is not None:
-        cols.insert(0, key.label("k"))
-    return (
-        select(*cols, func.sum(weight).label("w"), func.sum(revenue).label("r"))
-        .where(*where)
+        )
         .group_by(*cols)
     )
 

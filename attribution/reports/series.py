@@ -20,6 +20,7 @@ from attribution.reports.queries import (
     CreditSource,
     click_columns,
     credit_source,
+    model_column,
     plan_per_period,
 )
 from hub.money import from_minor
@@ -80,11 +81,11 @@ async def daily_series(
     if await credit_source(session, merchant_id, period, credits_from) == "days":
         kind = func.nullif(CreditDay.channel_kind, "")
         query = (
-            select(CreditDay.day, kind, func.sum(CreditDay.revenue_minor))
+            select(CreditDay.day, kind, func.sum(model_column(CreditDay, model, "revenue_minor")))
             .where(
                 CreditDay.merchant_id == merchant_id,
                 CreditDay.timezone == period.timezone,
-                CreditDay.model == model,
+                model_column(CreditDay, model, "credits") != 0,
                 CreditDay.currency == currency,
                 CreditDay.day >= period.first_day,
                 CreditDay.day <= period.last_day,

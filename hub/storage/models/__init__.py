@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hub.storage.models.attribution import (
+    ROLLUP_MODELS,
     AttributionCredit,
     Conversion,
     CreditDay,
@@ -31,6 +32,7 @@ from hub.storage.models.tracking import (
 from hub.storage.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "ROLLUP_MODELS",
     "BUCKET_S",
     "ApiKey",
     "AttributionCredit",

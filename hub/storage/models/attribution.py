@@ -21,6 +21,7 @@ from hub.storage.types import BigId
 
 __all__ = [
     "CREDIT_REPORT_COLUMNS",
+    "ROLLUP_MODELS",
     "AttributionCredit",
     "Conversion",
     "CreditDay",
@@ -121,34 +122,69 @@ class AttributionCredit(Base):
     )
 
 
-class _CreditSums:
-    """A merchant's credits of one model on one local day (in the zone ``timezone``) and
-    currency: how many, and the sums of their ``weight`` and ``revenue_minor``. In a weekly
-    table, ``day`` is the Monday of a local week and the row sums the week's days.
+# The attribution models whose credits the rollups sum, each in columns of its own
+# (``attribution.models.MODELS``; a model added there adds its columns here and in a
+# migration).
+ROLLUP_MODELS = (
+    "first_touch",
+    "last_touch",
+    "linear",
+    "time_decay",
+    "position_based",
+    "markov",
+    "shapley",
+)
 
-    Kept equal to the credits they cover by triggers (migration 0007) and rebuilt for a
-    merchant whose time zone changes; PostgreSQL only, like ``click_days`` (on SQLite reports
-    sum the credits). A key the credit leaves empty is stored as ``''`` or ``0``. The primary
-    key leads with merchant, zone, model and day: reports read a range of days.
+
+class _CreditSums:
+    """A merchant's credits on one local day (in the zone ``timezone``) and currency, under
+    one key of a dimension: how many (``credits``, every model's) and, for each model of
+    :data:`ROLLUP_MODELS`, ``<model>_credits`` and the sums of their ``weight`` and
+    ``revenue_minor``. In a weekly table, ``day`` is the Monday of a local week and the row
+    sums the week's days.
+
+    Kept equal to the credits they cover by triggers (migrations 0007 to 0010) and rebuilt for
+    a merchant whose time zone changes; PostgreSQL only, like ``click_days`` (on SQLite
+    reports sum the credits). A key the credit leaves empty is stored as ``''`` or ``0``. The
+    primary key leads with merchant, zone and day: reports read a range of days; it carries
+    the figures, so that reports read its index alone.
     """
 
     merchant_id: Mapped[int] = mapped_column(BigId)
     timezone: Mapped[str] = mapped_column(String(64))
-    model: Mapped[str] = mapped_column(String(40))
     day: Mapped[date] = mapped_column(Date)
     currency: Mapped[str] = mapped_column(String(3))
     credits: Mapped[int] = mapped_column(BigInteger)
-    weight: Mapped[float] = mapped_column(Float)
-    revenue_minor: Mapped[float] = mapped_column(Float)
+    first_touch_credits: Mapped[int] = mapped_column(BigInteger)
+    first_touch_weight: Mapped[float] = mapped_column(Float)
+    first_touch_revenue_minor: Mapped[float] = mapped_column(Float)
+    last_touch_credits: Mapped[int] = mapped_column(BigInteger)
+    last_touch_weight: Mapped[float] = mapped_column(Float)
+    last_touch_revenue_minor: Mapped[float] = mapped_column(Float)
+    linear_credits: Mapped[int] = mapped_column(BigInteger)
+    linear_weight: Mapped[float] = mapped_column(Float)
+    linear_revenue_minor: Mapped[float] = mapped_column(Float)
+    time_decay_credits: Mapped[int] = mapped_column(BigInteger)
+    time_decay_weight: Mapped[float] = mapped_column(Float)
+    time_decay_revenue_minor: Mapped[float] = mapped_column(Float)
+    position_based_credits: Mapped[int] = mapped_column(BigInteger)
+    position_based_weight: Mapped[float] = mapped_column(Float)
+    position_based_revenue_minor: Mapped[float] = mapped_column(Float)
+    markov_credits: Mapped[int] = mapped_column(BigInteger)
+    markov_weight: Mapped[float] = mapped_column(Float)
+    markov_revenue_minor: Mapped[float] = mapped_column(Float)
+    shapley_credits: Mapped[int] = mapped_column(BigInteger)
+    shapley_weight: Mapped[float] = mapped_column(Float)
+    shapley_revenue_minor: Mapped[float] = mapped_column(Float)
 
 
-_DAY_KEY = ("merchant_id", "timezone", "model", "day")
+_DAY_KEY = ("merchant_id", "timezone", "day")
 # Carried by the primary key's index on PostgreSQL: reports read the rollups from it alone.
-_SUMMED = ["weight", "revenue_minor"]
+_SUMMED = [f"{m}_{f}" for m in ROLLUP_MODELS for f in ("credits", "weight", "revenue_minor")]
 
 
 def _key(*columns: str) -> tuple[PrimaryKeyConstraint]:
-    """A rollup's primary key: merchant, zone, model and day, then ``columns``."""
+    """A rollup's primary key: merchant, zone and day, then ``columns``."""
     return (PrimaryKeyConstraint(*_DAY_KEY, *columns, postgresql_include=_SUMMED),)
 
 

@@ -32,6 +32,7 @@ from hub.money import from_minor
 from hub.security import Vault
 from hub.storage.db import SessionFactory
 from hub.storage.models import (
+    ROLLUP_MODELS,
     AttributionCredit,
     Conversion,
     CreditDay,
@@ -45,7 +46,6 @@ from tests.attribution.reports.test_click_buckets import FIRST, LAST, transition
 from tests.conftest import SECRET
 
 MODELS = ["linear", "first_touch", "time_decay"]
-
 
 
 def credits_for(
@@ -245,16 +245,21 @@ async def expected_rollups(sessions: SessionFactory) -> dict[str, Sums]:
 
 
 async def stored_rollups(sessions: SessionFactory) -> dict[str, Sums]:
-    """Each rollup as stored, keyed as :func:`expected_rollups` keys it."""
+    """Each rollup as stored, a row per model that has credits in it, keyed as
+    :func:`expected_rollups` keys it; a row's ``credits`` are its models' credits."""
     found: dict[str, Sums] = {}
     async with sessions() as session:
-        for table, model in TABLES.items():
-            found[table] = {
-                (r.merchant_id, r.timezone, r.model, r.day) + ROLLUPS[table](r): (
-                    r.credits, r.weight, r.revenue_minor
-                )
-                for r in await session.scalars(select(model))
-            }  # fmt: skip
+        for table, rollup in TABLES.items():
+            found[table] = {}
+            for r in await session.scalars(select(rollup)):
+                per_model = {m: getattr(r, f"{m}_credits") for m in ROLLUP_MODELS}
+                assert r.credits == sum(per_model.values()) > 0, (table, r.day)
+                for m, credits in per_model.items():
+                    if credits:
+                        key = (r.merchant_id, r.timezone, m, r.day) + ROLLUPS[table](r)
+                        found[table][key] = (
+                            credits, getattr(r, f"{m}_weight"), getattr(r, f"{m}_revenue_minor")
+                        )  # fmt: skip
     return found
 
 

@@ -16,28 +16,31 @@ from attribution.models import MODELS
 from attribution.reports import DIMENSIONS, Period, compare_models, report
 from attribution.reports.queries import click_columns
 from hub.storage.db import SessionFactory
-from hub.storage.models import Click, Link, Merchant
+from hub.storage.models import ROLLUP_MODELS, Click, Link, Merchant
 from tests.attribution.reports.test_click_buckets import FIRST, LAST
 from tests.attribution.reports.test_credit_days import assert_figures_equal, seed
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
 # week table → day table, keys (``day`` is summed to its Monday), sums
+CREDIT_SUMS = [
+    "credits",
+    *(f"{m}_{f}" for m in ROLLUP_MODELS for f in ("credits", "weight", "revenue_minor")),
+]
 WEEKS = {
     "click_weeks": ("click_days", ["merchant_id", "timezone", "day", "link_id"],
                     ["clicks", "unique_clicks"]),
     "credit_weeks": ("credit_days",
-                     ["merchant_id", "timezone", "model", "day", "channel_kind",
-                      "channel_account_id", "campaign_id", "currency"],
-                     ["credits", "weight", "revenue_minor"]),
+                     ["merchant_id", "timezone", "day", "channel_kind", "channel_account_id",
+                      "campaign_id", "currency"],
+                     CREDIT_SUMS),
     "credit_product_weeks": ("credit_product_days",
-                             ["merchant_id", "timezone", "model", "day", "product_id", "currency"],
-                             ["credits", "weight", "revenue_minor"]),
+                             ["merchant_id", "timezone", "day", "product_id", "currency"],
+                             CREDIT_SUMS),
     "credit_link_weeks": ("credit_link_days",
-                          ["merchant_id", "timezone", "model", "day", "link_id", "currency"],
-                          ["credits", "weight", "revenue_minor"]),
+                          ["merchant_id", "timezone", "day", "link_id", "currency"],
+                          CREDIT_SUMS),
 }  # fmt: skip
-
 
 
 async def weeks_of(sessions: SessionFactory, table: str) -> tuple[dict[Any, Any], dict[Any, Any]]:

@@ -1,0 +1,33 @@
+"""Fixtures of the report tests that move a database between migrations."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from hub.config import DatabaseSettings
+from hub.storage.db import SessionFactory, create_engine, session_factory
+from hub.storage.migrate import downgrade, upgrade
+
+
+@pytest.fixture
+def database(pg_database_factory: Callable[[], str]) -> str:
+    """A PostgreSQL database of its own, not migrated: the test picks the revision."""
+    return pg_database_factory()
+
+
+async def migrate(url: str, revision: str, *, down: bool = False) -> None:
+    """Upgrade (or, ``down``, downgrade) the database at ``url`` to ``revision``."""
+    engine = create_engine(DatabaseSettings(url=url))
+    try:
+        await (downgrade if down else upgrade)(engine, revision)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def db_sessions(database: str) -> AsyncIterator[SessionFactory]:
+    engine = create_engine(DatabaseSettings(url=database))
+    yield session_factory(engine)
+    await engine.dispose()
