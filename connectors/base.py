@@ -144,6 +144,12 @@ class Connector(ABC, Generic[ConfigT]):
     def client_timeout(self, config: ConfigT) -> aiohttp.ClientTimeout:
         return timeout(config.connect_timeout_s, config.read_timeout_s)
 
+    def app_key(self, config: ConfigT) -> str | None:
+        """The application ``config`` posts through, when the channel counts some limits per
+        application for all its accounts (X's app-wide 24-hour counter): a stable name that
+        holds no secret. None when the channel has no such limits or the config names no app."""
+        return None
+
     def check_template(self, template: str) -> None:
         """Raise ValueError when a merchant's template is not usable for this channel."""
         parse(template)

@@ -8,6 +8,7 @@ Hierarchy::
     │   └── QuotaExhausted         a quota of a day or a month is used up, or the channel
     │                              blocked posting for a while: nothing gets through before
     │                              `retry_after_s`; the account is fine, hold all its posts
+    │                              (`scope` APP: those of every account of the same app)
     ├── TransientError             retry with backoff (the request surely did not take effect,
     │                              or the channel has an idempotency key that was used)
     ├── OutcomeUnknown             the request may have taken effect (timeout or disconnect
@@ -24,6 +25,8 @@ Hierarchy::
 from __future__ import annotations
 
 from enum import StrEnum
+
+from connectors.limits import RateScope
 
 __all__ = [
     "AuthExpired",
@@ -61,7 +64,19 @@ class RateLimited(ConnectorError):
 
 class QuotaExhausted(RateLimited):
     """The channel refuses every post until its quota resets (`retry_after_s` from now) or
-    its temporary block ends; `message` says which, and when, in words for the merchant."""
+    its temporary block ends; `message` says which, and when, in words for the merchant.
+    `scope` says whose quota it is: the account's, or the application's (`RateScope.APP`,
+    e.g. X's app-wide 24-hour counter), which holds every account posting through that app."""
+
+    def __init__(
+        self,
+        retry_after_s: float,
+        message: str = "rate limited",
+        *,
+        scope: RateScope = RateScope.ACCOUNT,
+    ) -> None:
+        super().__init__(retry_after_s, message)
+        self.scope = scope
 
 
 class TransientError(ConnectorError):

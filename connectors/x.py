@@ -18,10 +18,15 @@ it is `QuotaExhausted` (``daily_limit``) until the later of the spent counters'
 app's pay-per-use credits are depleted) is `QuotaExhausted` too: the account is fine, but
 no post goes out until someone tops the credits up, so its posts wait a day
 (`_CREDITS_WAIT_S`) and try again. Waits are counted on X's clock (its ``Date`` header).
+
+The app's counter and its credits are shared by every account posting through the same X app:
+when either is spent the error's `scope` is `RateScope.APP`, and `XConnector.app_key` names
+the app (a hash of the consumer key, never the key) so the caller can hold all its accounts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -37,7 +42,7 @@ from connectors._media import fetch_image_or_none, multipart
 from connectors._template import card_fields, compose, dialect_for
 from connectors.base import Connector, ConnectorConfig
 from connectors.card import Card, PublishResult, RenderedPost
-from connectors.errors import ErrorKind, PermanentError
+from connectors.errors import ErrorKind, PermanentError, QuotaExhausted
 from connectors.limits import ChannelLimits, Markup, Rate, RateScope, TextUnit
 from connectors.mastodon import url_safe_length
 from connectors.registry import register
@@ -191,7 +196,11 @@ def _error(reply: Reply) -> Exception:
             "X API credits depleted (402 Payment Required); posting resumes once the app's "
             f"credits are topped up, tried again after {_CREDITS_WAIT_S / 3600:g} h"
         )
-    return classify(ERRORS, status=reply.status, code=code, message=message, retry_after_s=wait_s)
+    error = classify(ERRORS, status=reply.status, code=code, message=message, retry_after_s=wait_s)
+    app_wide = reply.status == 402 or (daily is not None and "app" in daily[0])
+    if app_wide and isinstance(error, QuotaExhausted):  # every account of the app waits
+        return QuotaExhausted(error.retry_after_s, error.message, scope=RateScope.APP)
+    return error
 
 
 @register
@@ -229,6 +238,15 @@ class XConnector(Connector[XConfig]):
             link=link,
             image_url=card.image_url,
         )
+
+    def app_key(self, config: XConfig) -> str | None:
+        """The X app `config` posts through, for the limits its accounts share (the app's
+        24-hour counter, its credits): a hash of the consumer key, which identifies the app
+        and is never put in a key itself. None for an OAuth 2.0 user token, which names none."""
+        if config.consumer_key is None:
+            return None
+        key = config.consumer_key.get_secret_value().encode()
+        return f"x:{hashlib.sha256(b'x-app:' + key).hexdigest()[:32]}"
 
     async def _call(
         self,

@@ -2,7 +2,9 @@
 
 `snapshot` reads the account's recent posts (published, being published or of unknown
 outcome, newest first, as far back as the rules look) for the pure `policy.decide`; `bucket`
-says which shared token bucket an account's calls take from.
+says which shared token bucket an account's calls take from, and `app_block_key` which key
+the application it posts through is blocked under when the app's own quota is spent (X's
+app-wide 24-hour counter): every account of that app then waits, not only the one told.
 """
 
 from __future__ import annotations
@@ -22,7 +24,15 @@ from hub.publishing.similarity import fingerprint
 from hub.publishing.states import TargetState
 from hub.storage.models import ChannelAccount, Share, ShareTarget
 
-__all__ = ["SNAPSHOT_LIMIT", "bucket", "check", "lock_account", "rules_for", "snapshot"]
+__all__ = [
+    "SNAPSHOT_LIMIT",
+    "app_block_key",
+    "bucket",
+    "check",
+    "lock_account",
+    "rules_for",
+    "snapshot",
+]
 
 SNAPSHOT_LIMIT = 500
 _POSTED = (TargetState.PUBLISHED, TargetState.PUBLISHING, TargetState.UNKNOWN)
@@ -104,3 +114,10 @@ def bucket(connector: Connector[Any], account_id: int, rules: PolicyRules) -> Bu
         return None
     key = f"app:{connector.kind}" if rate.scope is RateScope.APP else f"acct:{account_id}"
     return Bucket(key, rate.count, rate.window_s, rules.rate_burst)
+
+
+def app_block_key(connector: Connector[Any], config: Any) -> str | None:
+    """The limiter key of the app the account posts through (`Connector.app_key`), keyed by
+    the app, so that accounts of two apps never block each other; None when it names none."""
+    app = connector.app_key(config)
+    return None if app is None else f"app:{app}"

@@ -8,7 +8,9 @@ owner (a worker whose lease was taken over records nothing but a post it knows e
   for as long, so every worker waits;
 - `QuotaExhausted` (a quota used up until it resets, a temporary block) → ``deferred`` until
   then with the channel's reason, and so are the account's other waiting targets due earlier;
-  its bucket is blocked for as long with that reason, so no call is made meanwhile. The
+  its bucket is blocked for as long with that reason, so no call is made meanwhile. When
+  the quota is the app's (`RateScope.APP`), the app's key is blocked too
+  (`gate.app_block_key`), so every account posting through that app waits as well. The
   account stays active: publishing resumes by itself;
 - `TransientError` → ``retrying`` with exponential backoff and jitter, ``failed`` after
   ``publishing.max_attempts``;
@@ -31,7 +33,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import connectors
-from connectors import QuotaExhausted, RenderedPost
+from connectors import QuotaExhausted, RateScope, RenderedPost
 from hub.channels.accounts import AccountConfig
 from hub.publishing import gate
 from hub.publishing.evergreen import settle_share
@@ -183,6 +185,9 @@ async def _quota_exhausted(
     key = _bucket_key(ctx, cfg)
     if key == f"acct:{cfg.account_id}":  # never a bucket the channel's other accounts share
         await limiter(ctx).block(key, exc.retry_after_s, why)
+    app_key = gate.app_block_key(cfg.connector, cfg.config) if exc.scope is RateScope.APP else None
+    if app_key is not None:  # the app's quota: its other accounts wait too
+        await limiter(ctx).block(app_key, exc.retry_after_s, why)
     details = {"resumes_at": until.isoformat()}
     async with ctx.sessions() as session:
         await move(
@@ -204,6 +209,7 @@ async def _quota_exhausted(
         target_id=tid,
         resumes_at=until.isoformat(),
         held=held,
+        app_wide=app_key is not None,
     )
     return Outcome(tid, S.DEFERRED.value, why)
 

@@ -7,7 +7,9 @@ The steps, each in its own short transaction so that no lock is held across a re
    expired;
 2. render the post with the account's connector (pure);
 3. take a token from the account's shared bucket (Redis in production), sleeping at most
-   ``publishing.max_inline_wait_s``, else defer the target to when the bucket has one;
+   ``publishing.max_inline_wait_s``, else defer the target to when the bucket has one; an
+   account whose app is blocked (the app's quota spent through any of its accounts) is
+   deferred until the block ends without taking a token;
 4. lock the account row, ask the policy gate (deferring the target to the computed next
    allowed time, or failing it when that is past the share's expiry), and claim the lease
    with a conditional UPDATE (only one worker wins); commit;
@@ -53,6 +55,7 @@ from hub.channels.tokens import RedisTokenStore
 from hub.money import from_minor
 from hub.publishing import gate, links
 from hub.publishing.outcomes import Outcome, finish, limiter, send
+from hub.publishing.ratelimit import Grant
 from hub.publishing.states import PAUSED, WAITING, TargetState, claim, move
 from hub.storage.models import ChannelAccount, Merchant, Product, Share, ShareTarget
 from hub.storage.types import utcnow
@@ -222,6 +225,9 @@ async def publish_target(ctx: TaskContext, target_id: int) -> Outcome:
 async def _take_token(
     ctx: TaskContext, cfg: AccountConfig, rules: Any, target_id: int, state: S
 ) -> Outcome | float:
+    app_key = gate.app_block_key(cfg.connector, cfg.config)
+    if app_key is not None and (held := await limiter(ctx).blocked(app_key)) is not None:
+        return await _wait(ctx, target_id, state, held)
     bucket = gate.bucket(cfg.connector, cfg.account_id, rules)
     if bucket is None:
         return 0.0
@@ -230,6 +236,12 @@ async def _take_token(
         if grant.wait_s > 0:
             await asyncio.sleep(grant.wait_s)
         return grant.wait_s
+    return await _wait(ctx, target_id, state, grant)
+
+
+async def _wait(ctx: TaskContext, target_id: int, state: S, grant: Grant) -> Outcome:
+    """Defer the target until `grant`'s wait is over (the bucket's next token, or a block's
+    end)."""
     # Jitter spreads the waiting workers: up to the wait again, but at most a minute (a block
     # until a monthly quota resets must not stretch to twice as long).
     jitter_s = random.uniform(0.0, min(grant.wait_s, _MAX_JITTER_S))

@@ -9,6 +9,10 @@ worker waits, not only the one that was told; a block may carry the channel's re
 used up until the month ends), which each refused caller gets back. When a block ends the
 bucket holds one token: the channel has said calls may resume then, and an account at 100
 posts a day should not wait another quarter of an hour for its first.
+
+A key may also be used for blocks alone, next to the buckets: an application's (``app:…``),
+whose quota every account posting through it shares. `blocked` asks whether such a key is
+blocked, taking nothing.
 """
 
 from __future__ import annotations
@@ -55,6 +59,10 @@ class RateLimiter(Protocol):
     async def block(self, key: str, seconds: float, reason: str | None = None) -> None:
         """Nobody takes a token of `key` for `seconds` (the channel said so, for `reason`)."""
 
+    async def blocked(self, key: str) -> Grant | None:
+        """How long `key` stays blocked, and why (an unreserved `Grant`); None when it is not.
+        Takes no token."""
+
 
 _ACQUIRE = """
 local now_parts = redis.call('TIME')
@@ -93,6 +101,20 @@ return 1
 """
 
 
+_BLOCKED = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+local b = redis.call('HMGET', KEYS[1], 'blocked', 'why')
+local blocked = tonumber(b[1]) or 0
+if now < blocked then return {tostring(blocked - now), b[2] or ''} end
+return false
+"""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class RedisLimiter:
     """Buckets in Redis under ``hub:rate:<key>``."""
 
@@ -100,6 +122,7 @@ class RedisLimiter:
         self._redis = redis
         self._acquire = redis.register_script(_ACQUIRE)
         self._block = redis.register_script(_BLOCK)
+        self._blocked = redis.register_script(_BLOCKED)
 
     async def acquire(self, bucket: Bucket, max_wait_s: float = 0.0) -> Grant:
         ttl = max(60, int(bucket.window_s * 4))
@@ -107,12 +130,18 @@ class RedisLimiter:
             keys=[f"hub:rate:{bucket.key}"],
             args=[bucket.per_s, bucket.burst, ttl, max(0.0, max_wait_s)],
         )
-        why = extra[0] if extra else b""
-        reason = why.decode() if isinstance(why, bytes) else str(why)
+        reason = _text(extra[0]) if extra else ""
         return Grant(bool(int(reserved)), float(wait), reason or None)
 
     async def block(self, key: str, seconds: float, reason: str | None = None) -> None:
         await self._block(keys=[f"hub:rate:{key}"], args=[max(0.0, seconds), reason or ""])
+
+    async def blocked(self, key: str) -> Grant | None:
+        found = await self._blocked(keys=[f"hub:rate:{key}"])
+        if not found:
+            return None
+        wait, why = found
+        return Grant(False, float(wait), _text(why) or None)
 
 
 class LocalLimiter:
@@ -143,6 +172,11 @@ class LocalLimiter:
         if until > blocked:
             self._state[key] = (1.0, until, until)
             self._why[key] = reason or ""
+
+    async def blocked(self, key: str) -> Grant | None:
+        now = time.monotonic()
+        _, _, blocked = self._state.get(key, (0.0, now, 0.0))
+        return Grant(False, blocked - now, self._why.get(key) or None) if now < blocked else None
 
 
 # The embedded profile's buckets, one set per database session factory (that is, per running

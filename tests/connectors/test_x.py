@@ -23,10 +23,12 @@ from connectors import (
     PermanentError,
     QuotaExhausted,
     RateLimited,
+    RateScope,
     RenderedPost,
+    config_to_dict,
 )
 from connectors._http import Reply
-from connectors.x import _error, _retry_after, tweet_length
+from connectors.x import XConnector, _error, _retry_after, tweet_length
 from tests.connectors.conftest import LINK, Channel, make_card
 from tests.contract import x as xa
 from tests.contract._server import ContractState, serve
@@ -262,6 +264,7 @@ async def test_spent_user_counter_holds_posts_until_its_reset(
     refused = state.requests[-1]
     assert refused.path == "/2/tweets" and len(state.posts) == 2
     assert usage.user is not None and usage.user.used == 2
+    assert held.scope is RateScope.ACCOUNT  # the user's own counter: no other account waits
 
 
 async def test_spent_app_counter_waits_for_the_later_reset(
@@ -277,6 +280,7 @@ async def test_spent_app_counter_waits_for_the_later_reset(
     assert info.value.message == (
         f"X 24-hour post limit of the user and the app reached; resumes {_at(now + 7200)}"
     )
+    assert info.value.scope is RateScope.APP  # every account of the app has to wait
     assert state.posts == {}
 
 
@@ -323,6 +327,7 @@ async def test_depleted_credits_hold_posts_for_a_day(
         "credits are topped up, tried again after 24 h"
     )
     assert len(state.posts) == 1 and usage.credits == 0
+    assert depleted.scope is RateScope.APP  # the app's credits: all its accounts wait
     usage.credits = 5  # topped up
     await _post(config, session, "Two")
     assert len(state.posts) == 2
@@ -349,3 +354,89 @@ def test_a_spent_counter_is_counted_on_xs_clock() -> None:
     headers["x-user-limit-24hour-reset"] = str(x_now - 5)
     held = _error(Reply(429, headers, b"{}"))
     assert isinstance(held, QuotaExhausted) and held.retry_after_s == 1.0
+
+
+# Accounts of one X app share its 24-hour counter ------------------------------------------
+
+
+def _as(config: Any, key: str, key_secret: str, token: str, token_secret: str) -> Any:
+    """`config` posting as the user of `token` through the app of consumer `key`."""
+    given = {
+        "consumer_key": key,
+        "consumer_secret": key_secret,
+        "access_token": token,
+        "access_token_secret": token_secret,
+    }
+    return connectors.get(KIND).parse_config({**config_to_dict(config), **given})
+
+
+def _second_user(config: Any) -> Any:
+    return _as(
+        config,
+        xa.CONSUMER_KEY,
+        xa.CONSUMER_SECRET,
+        xa.SECOND_ACCESS_TOKEN,
+        xa.SECOND_ACCESS_TOKEN_SECRET,
+    )
+
+
+def _other_app(config: Any) -> Any:
+    return _as(
+        config,
+        xa.OTHER_CONSUMER_KEY,
+        xa.OTHER_CONSUMER_SECRET,
+        xa.OTHER_APP_ACCESS_TOKEN,
+        xa.OTHER_APP_ACCESS_TOKEN_SECRET,
+    )
+
+
+def test_app_key_names_the_app_by_a_hash_of_its_consumer_key() -> None:
+    connector = XConnector()
+    first = connector.parse_config(
+        {
+            "consumer_key": xa.CONSUMER_KEY,
+            "consumer_secret": xa.CONSUMER_SECRET,
+            "access_token": xa.ACCESS_TOKEN,
+            "access_token_secret": xa.ACCESS_TOKEN_SECRET,
+        }
+    )
+    app = connector.app_key(first)
+    assert app is not None and app.startswith("x:")
+    assert connector.app_key(_second_user(first)) == app
+    assert connector.app_key(_other_app(first)) not in (None, app)
+    for secret in (xa.CONSUMER_KEY, xa.CONSUMER_SECRET, xa.ACCESS_TOKEN):
+        assert secret not in app
+    oauth2 = connector.parse_config({"oauth2_token": xa.OAUTH2_TOKEN})
+    assert connector.app_key(oauth2) is None  # names no app
+
+
+async def test_the_app_counter_is_shared_by_the_apps_users_only(
+    x_server: XServer, session: aiohttp.ClientSession
+) -> None:
+    reset = int(time.time()) + 3 * 3600
+    other = xa.Window(limit=5)
+    usage = xa.Usage(app=xa.Window(limit=1, reset_at=reset), apps={xa.OTHER_CONSUMER_KEY: other})
+    config, state = await x_server(usage)
+    await _post(config, session, "One")  # the first app's only post of the day
+    with pytest.raises(QuotaExhausted) as info:
+        await _post(_second_user(config), session, "Two")  # another user of the same app
+    assert info.value.scope is RateScope.APP
+    assert info.value.message == f"X 24-hour post limit of the app reached; resumes {_at(reset)}"
+    refused = state.requests[-1]
+    assert f'oauth_token="{xa.SECOND_ACCESS_TOKEN}"' in refused.headers["Authorization"]
+    assert refused.path == "/2/tweets" and len(state.posts) == 1
+    # Another app's user is not held by it.
+    await _post(_other_app(config), session, "Three")
+    assert len(state.posts) == 2 and other.used == 1
+
+
+async def test_a_token_works_only_with_its_own_app(channel: Channel) -> None:
+    config = _as(
+        channel.config,
+        xa.OTHER_CONSUMER_KEY,
+        xa.OTHER_CONSUMER_SECRET,
+        xa.ACCESS_TOKEN,
+        xa.ACCESS_TOKEN_SECRET,
+    )
+    with pytest.raises(AuthExpired):
+        await channel.connector.check_credentials(config, channel.session)

@@ -15,6 +15,12 @@ With a `Usage`, ``POST /2/tweets`` also keeps X's 24-hour post counters, the use
 sent on every answer; a spent counter answers 429 with the documented body, both counters'
 headers and the 15-minute ``x-rate-limit-*`` ones (not spent). Pay-per-use credits, when
 counted, pay for one post each; with none left the answer is 402 Payment Required.
+
+Two apps (`CONSUMER_KEY`, `OTHER_CONSUMER_KEY`) and users of each: an access token belongs to
+one app and is refused with another app's consumer key. The app's counter is the app's, shared
+by every user posting through it (the OAuth 2.0 user token is one of the first app's); each
+user has a counter of their own. `Usage.user`/`Usage.app` are those of `ACCESS_TOKEN` (and
+`OAUTH2_TOKEN`) and of the first app; `users`/`apps` hold the others', by token and key.
 """
 
 from __future__ import annotations
@@ -42,11 +48,25 @@ CONSUMER_SECRET = "xcs-consumer-Secret-123"
 ACCESS_TOKEN = "1234-xat-valid-Access"
 ACCESS_TOKEN_SECRET = "xats-token-Secret-456"
 REVOKED_ACCESS_TOKEN = "1234-xat-revoked"
+# A second user of the first app, and a second app with a user of its own.
+SECOND_ACCESS_TOKEN = "5678-xat-second-Access"
+SECOND_ACCESS_TOKEN_SECRET = "xats-second-Secret-654"
+OTHER_CONSUMER_KEY = "xck-other-consumer"
+OTHER_CONSUMER_SECRET = "xcs-other-Secret-321"
+OTHER_APP_ACCESS_TOKEN = "9012-xat-otherapp-Access"
+OTHER_APP_ACCESS_TOKEN_SECRET = "xats-otherapp-Secret-987"
 OAUTH2_TOKEN = "xo2-user-Token-789"
 REVOKED_OAUTH2_TOKEN = "xo2-revoked-Token"
 APP_ONLY_TOKEN = "AAAA-app-only-bearer"
 MAX_WEIGHTED = 280
-_TOKEN_SECRETS = {ACCESS_TOKEN: ACCESS_TOKEN_SECRET, REVOKED_ACCESS_TOKEN: "xats-revoked"}
+_CONSUMER_SECRETS = {CONSUMER_KEY: CONSUMER_SECRET, OTHER_CONSUMER_KEY: OTHER_CONSUMER_SECRET}
+# access token -> (its secret, the consumer key of the app it was issued to)
+_TOKENS = {
+    ACCESS_TOKEN: (ACCESS_TOKEN_SECRET, CONSUMER_KEY),
+    REVOKED_ACCESS_TOKEN: ("xats-revoked", CONSUMER_KEY),
+    SECOND_ACCESS_TOKEN: (SECOND_ACCESS_TOKEN_SECRET, CONSUMER_KEY),
+    OTHER_APP_ACCESS_TOKEN: (OTHER_APP_ACCESS_TOKEN_SECRET, OTHER_CONSUMER_KEY),
+}
 _LIGHT = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
 _URL = re.compile(r"https?://[^\s<>\"']+")
 _GRAPHEME = regex.compile(r"\X")
@@ -83,38 +103,59 @@ class Window:
         }
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who made a request: the app (its consumer key) and the user (their access token)."""
+
+    app: str = CONSUMER_KEY
+    user: str = ACCESS_TOKEN
+
+
+CALLER = web.RequestKey("x_caller", Caller)  # where `_auth` leaves it
+
+
 @dataclass
 class Usage:
-    """What the account may still post: the user's and the app's 24-hour counters (``None``:
-    the tier sends none) and the app's pay-per-use credits in posts (``None``: not counted)."""
+    """What callers may still post: the users' and the apps' 24-hour counters (``None``: the
+    tier sends none) and the pay-per-use credits in posts (``None``: not counted).
+
+    `user` and `app` are the counters of `ACCESS_TOKEN` (and `OAUTH2_TOKEN`) and of the app
+    of `CONSUMER_KEY`; `users` and `apps` the other users', by access token, and the other
+    apps', by consumer key. An app's counter counts the posts of all its users."""
 
     user: Window | None = None
     app: Window | None = None
     credits: int | None = None
+    users: dict[str, Window] = field(default_factory=dict)
+    apps: dict[str, Window] = field(default_factory=dict)
 
-    def windows(self) -> dict[str, Window]:
-        found = {"x-user-limit-24hour": self.user, "x-app-limit-24hour": self.app}
+    def windows(self, caller: Caller = Caller()) -> dict[str, Window]:
+        default_user = caller.user in (ACCESS_TOKEN, OAUTH2_TOKEN)
+        user = self.user if default_user else self.users.get(caller.user)
+        app = self.app if caller.app == CONSUMER_KEY else self.apps.get(caller.app)
+        found = {"x-user-limit-24hour": user, "x-app-limit-24hour": app}
         return {prefix: w for prefix, w in found.items() if w is not None}
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, caller: Caller = Caller()) -> dict[str, str]:
         out: dict[str, str] = {}
-        for prefix, window in self.windows().items():
+        for prefix, window in self.windows(caller).items():
             window.roll()
             out.update(window.headers(prefix))
         return out
 
-    def refusal(self) -> web.Response | None:
-        """The answer when no post may be made now, else None."""
+    def refusal(self, caller: Caller = Caller()) -> web.Response | None:
+        """The answer when `caller` may post nothing now, else None."""
         if self.credits is not None and self.credits <= 0:
             return _payment_required()
-        for window in self.windows().values():
+        windows = self.windows(caller)
+        for window in windows.values():
             window.roll()
-        if any(w.remaining == 0 for w in self.windows().values()):
-            return _too_many(daily=self.headers())
+        if any(w.remaining == 0 for w in windows.values()):
+            return _too_many(daily=self.headers(caller))
         return None
 
-    def take(self) -> None:
-        for window in self.windows().values():
+    def take(self, caller: Caller = Caller()) -> None:
+        for window in self.windows(caller).values():
             window.used += 1
         if self.credits is not None:
             self.credits -= 1
@@ -218,8 +259,11 @@ def _oauth1(request: web.Request, state: ContractState) -> web.Response | None:
         "1.0"
     ):
         return _unauthorized()
-    token_secret = _TOKEN_SECRETS.get(params["oauth_token"])
-    if params["oauth_consumer_key"] != CONSUMER_KEY or token_secret is None:
+    consumer_secret = _CONSUMER_SECRETS.get(params["oauth_consumer_key"])
+    token_secret, token_app = _TOKENS.get(params["oauth_token"], (None, None))
+    if consumer_secret is None or token_secret is None:
+        return _unauthorized()
+    if token_app != params["oauth_consumer_key"]:  # a token works with its own app only
         return _unauthorized()
     if abs(time.time() - int(params["oauth_timestamp"])) > 300:
         return _unauthorized()
@@ -232,12 +276,13 @@ def _oauth1(request: web.Request, state: ContractState) -> web.Response | None:
     normalized = "&".join(f"{k}={v}" for k, v in sorted((_pct(k), _pct(v)) for k, v in signed))
     base_uri = f"{request.scheme}://{request.host.lower()}{request.rel_url.raw_path}"
     base = "&".join([request.method.upper(), _pct(base_uri), _pct(normalized)])
-    key = f"{_pct(CONSUMER_SECRET)}&{_pct(token_secret)}".encode()
+    key = f"{_pct(consumer_secret)}&{_pct(token_secret)}".encode()
     expected = base64.b64encode(hmac.new(key, base.encode(), hashlib.sha1).digest()).decode()
     if not hmac.compare_digest(expected, params["oauth_signature"]):
         return _unauthorized()
     if params["oauth_token"] == REVOKED_ACCESS_TOKEN:
         return _unauthorized()
+    request[CALLER] = Caller(params["oauth_consumer_key"], params["oauth_token"])
     return None
 
 
@@ -253,6 +298,7 @@ def _auth(request: web.Request) -> web.Response | None:
         )
     if header != f"Bearer {OAUTH2_TOKEN}":
         return _unauthorized()
+    request[CALLER] = Caller(CONSUMER_KEY, OAUTH2_TOKEN)
     return None
 
 
@@ -287,12 +333,12 @@ async def _create(request: web.Request) -> web.Response:
     state = request.app[STATE]
     if (refused := _auth(request)) is not None:
         return refused
-    usage = request.app[USAGE]
+    usage, caller = request.app[USAGE], request[CALLER]
     if (retry_after := state.retry_after("tweets")) is not None:
         limited = _too_many(retry_after)
-        limited.headers.update(usage.headers())
+        limited.headers.update(usage.headers(caller))
         return limited
-    if (refused := usage.refusal()) is not None:
+    if (refused := usage.refusal(caller)) is not None:
         return refused
     try:
         body = json.loads(await request.read())
@@ -315,9 +361,9 @@ async def _create(request: web.Request) -> web.Response:
     tweet_id = str(1346889436626259968 + state.new_id())
     post: dict[str, Any] = {"id": tweet_id, "text": text or "", "media_ids": media_ids}
     state.posts[tweet_id] = post
-    usage.take()
+    usage.take(caller)
     answer = {"id": tweet_id, "text": text or "", "edit_history_tweet_ids": [tweet_id]}
-    return json_reply(201, {"data": answer}, usage.headers())
+    return json_reply(201, {"data": answer}, usage.headers(caller))
 
 
 async def _delete(request: web.Request) -> web.Response:

@@ -5,7 +5,11 @@ and PostgreSQL), against the X contract server keeping the counters.
 
 The account is never disabled or paused (nothing needs fixing): its target is ``deferred``
 until the reset with the channel's reason, its later targets wait without calling X, and
-publishing resumes by itself once the counter resets."""
+publishing resumes by itself once the counter resets.
+
+The app's 24-hour counter is shared by every account posting through the same X app (the same
+consumer key): spent through one account, it holds the app's other accounts too, without a
+call to X, and never the accounts of another app."""
 
 from __future__ import annotations
 
@@ -35,6 +39,40 @@ from tests.workers.test_publish_workers import Deployment
 from tests.workers.test_publish_workers import deployment as deployment  # the fixture
 
 
+@dataclass(frozen=True)
+class User:
+    """Credentials of one X user of one app, as the contract server knows them."""
+
+    consumer_key: str
+    consumer_secret: str
+    access_token: str
+    access_token_secret: str
+
+    @property
+    def config(self) -> dict[str, str]:
+        return {
+            "consumer_key": self.consumer_key,
+            "consumer_secret": self.consumer_secret,
+            "access_token": self.access_token,
+            "access_token_secret": self.access_token_secret,
+        }
+
+    def signed(self, authorization: str) -> bool:
+        return f'oauth_token="{self.access_token}"' in authorization
+
+
+MAIN = User(xa.CONSUMER_KEY, xa.CONSUMER_SECRET, xa.ACCESS_TOKEN, xa.ACCESS_TOKEN_SECRET)
+SAME_APP = User(
+    xa.CONSUMER_KEY, xa.CONSUMER_SECRET, xa.SECOND_ACCESS_TOKEN, xa.SECOND_ACCESS_TOKEN_SECRET
+)
+OTHER_APP = User(
+    xa.OTHER_CONSUMER_KEY,
+    xa.OTHER_CONSUMER_SECRET,
+    xa.OTHER_APP_ACCESS_TOKEN,
+    xa.OTHER_APP_ACCESS_TOKEN_SECRET,
+)
+
+
 @dataclass
 class XHub:
     hub: Hub
@@ -42,15 +80,12 @@ class XHub:
     usage: xa.Usage
     url: str
 
-    async def account(self, policy: dict[str, Any] | None = None) -> int:
-        config = {
-            "consumer_key": xa.CONSUMER_KEY,
-            "consumer_secret": xa.CONSUMER_SECRET,
-            "access_token": xa.ACCESS_TOKEN,
-            "access_token_secret": xa.ACCESS_TOKEN_SECRET,
-            "base_url": self.url,
-        }
-        body = {"kind": "x", "name": "x", "config": config, "policy": policy or {}}
+    async def account(
+        self, policy: dict[str, Any] | None = None, *, name: str = "x", user: User = MAIN
+    ) -> int:
+        """An X account posting as `user` (an access token and secret of one app)."""
+        config = {**user.config, "base_url": self.url}
+        body = {"kind": "x", "name": name, "config": config, "policy": policy or {}}
         return int((await self.hub.call("POST", "/channels", 201, json=body))["id"])
 
     async def share(self, account: int, **kw: Any) -> int:
@@ -61,8 +96,14 @@ class XHub:
         target: dict[str, Any] = (await self.hub.wait(share_id, states, timeout_s=40))["targets"][0]
         return target
 
-    def tweet_calls(self) -> int:
-        return sum(1 for r in self.state.requests if r.path == "/2/tweets")
+    def tweet_calls(self, user: User | None = None) -> int:
+        """Posts asked of X (by `user` only, when given)."""
+        return sum(
+            1
+            for r in self.state.requests
+            if r.path == "/2/tweets"
+            and (user is None or user.signed(r.headers.get("Authorization", "")))
+        )
 
 
 @asynccontextmanager
@@ -178,3 +219,79 @@ async def test_depleted_credits_defer_a_day_and_keep_the_account(x: XHub) -> Non
     assert account_now["status"] == "active"  # not disabled: the account needs no fixing
     await asyncio.sleep(1.0)
     assert x.tweet_calls() == 1 and x.state.posts == {}
+
+
+# The app's 24-hour counter, shared by the accounts of one X app ---------------------------
+
+# At 100 posts a second the accounts' own pacing is no part of these tests.
+_FAST = {"rate_count": 100, "rate_window_s": 1.0, "rate_burst": 5}
+
+
+async def test_app_limit_spent_through_one_account_holds_the_apps_others(x: XHub) -> None:
+    await _app_limit_flow(x)
+
+
+@pytest.mark.slow
+async def test_app_limit_on_celery_workers(x_production: XHub, deployment: Deployment) -> None:
+    try:
+        await _app_limit_flow(x_production)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- logs ---\n{deployment.log_text()[-6000:]}") from None
+
+
+async def _app_limit_flow(x: XHub) -> None:
+    reset = int(time.time()) + 12  # time for three shares to be made and handled before
+    x.usage.app = xa.Window(limit=2, used=1, reset_at=reset)
+    a = await x.account(_FAST, name="a", user=MAIN)
+    b = await x.account(_FAST, name="b", user=SAME_APP)
+    first = await x.target(await x.share(a))
+    assert first["state"] == "published", first  # the app's last post of the day
+
+    why = f"quota: X 24-hour post limit of the app reached; resumes {_at(reset)}"
+    held_share = await x.share(a)
+    held = await x.target(held_share, {"deferred", "published", "failed"})
+    assert (held["state"], held["reason"]) == ("deferred", why), held
+    resets = datetime.fromtimestamp(reset, UTC)
+    assert abs(_when(held, "due_at") - resets) < timedelta(seconds=2)
+
+    # B, another account of the same app, waits for the app's reset without calling X.
+    b_share = await x.share(b)
+    waiting = await x.target(b_share, {"deferred", "published", "failed"})
+    assert (waiting["state"], waiting["reason"]) == ("deferred", why), waiting
+    assert (
+        resets - timedelta(seconds=2) <= _when(waiting, "due_at") <= resets + timedelta(seconds=65)
+    )
+    assert x.tweet_calls(SAME_APP) == 0 and len(x.state.posts) == 1
+    for account in (a, b):  # nothing to fix: both stay active
+        assert (await x.hub.call("GET", f"/channels/{account}"))["status"] == "active"
+
+    # The app's counter resets: both go out by themselves, not before.
+    done = await x.target(b_share)
+    assert done["state"] == "published", done
+    assert _when(done, "published_at") >= resets - timedelta(seconds=1)
+    assert x.tweet_calls(SAME_APP) == 1
+    assert (await x.target(held_share))["state"] == "published"
+    assert len(x.state.posts) == 3
+
+
+async def test_accounts_of_another_app_are_not_held(x: XHub) -> None:
+    reset = int(time.time()) + 3600
+    x.usage.app = xa.Window(limit=1, reset_at=reset)
+    x.usage.apps[xa.OTHER_CONSUMER_KEY] = xa.Window(limit=1, reset_at=reset)
+    a = await x.account(_FAST, name="a", user=MAIN)
+    other = await x.account(_FAST, name="other", user=OTHER_APP)
+    assert (await x.target(await x.share(a)))["state"] == "published"
+    held = await x.target(await x.share(a), {"deferred", "published", "failed"})
+    assert (held["state"], held["reason"]) == (
+        "deferred",
+        f"quota: X 24-hour post limit of the app reached; resumes {_at(reset)}",
+    ), held
+
+    # The other app's account posts: the first app's spent counter is not its own.
+    free = await x.target(await x.share(other))
+    assert free["state"] == "published", free
+    assert x.tweet_calls(OTHER_APP) == 1
+    # Its own app's counter, spent in turn, holds it: the block is keyed by the app.
+    spent = await x.target(await x.share(other), {"deferred", "published", "failed"})
+    assert spent["state"] == "deferred" and "of the app reached" in spent["reason"], spent
+    assert x.tweet_calls(OTHER_APP) == 2 and len(x.state.posts) == 2
