@@ -67,8 +67,8 @@ KINDS = ["telegram", "wecom", "weibo", "mastodon", "email", "x", "facebook", "li
 MODELS = ["first_touch", "last_touch", "linear", "time_decay", "position_based", "markov",
           "shapley"]  # fmt: skip
 DAYS = 90
-ROLLUPS = ["credit_days", "credit_product_days", "credit_link_days", "click_weeks",
-           "credit_product_weeks", "credit_link_weeks"]  # fmt: skip
+ROLLUPS = ["click_days", "click_weeks", "credit_days", "credit_product_days", "credit_link_days",
+           "credit_weeks", "credit_product_weeks", "credit_link_weeks"]  # fmt: skip
 VISITORS = 3_000_000
 CHUNK = 1_000_000
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0"

@@ -20,11 +20,12 @@ Credits are read, on PostgreSQL, from ``credit_days`` (per local day in the merc
 channel kind, account, campaign and currency), ``credit_product_days`` (per product sold) or
 ``credit_link_days`` (per link): all kept equal to the credits they cover by triggers and
 rebuilt when the merchant's zone changes. A row holds every model's figures, each in columns
-of its own (``<model>_credits``, ``<model>_weight``, ``<model>_revenue_minor``): rows are
-summed per key once for all the models asked, then split into a group per model. A period in another zone, and SQLite, sum the
-credits themselves (they carry their conversion's currency, so PostgreSQL sums them from the
-covering index of ``attribution_credits`` alone); ``credits_from`` picks the source. Weights
-and revenue are double precision in both, so sums from the two agree to rounding.
+of its own (``<model>_credits``, ``<model>_weight``, ``<model>_revenue_minor``). A period in
+another zone, and SQLite, sum the credits themselves (they carry their conversion's currency,
+so PostgreSQL sums them from the covering index of ``attribution_credits`` alone);
+``credits_from`` picks the source. Either way the credits are grouped per key and currency
+with the models side by side, so that several models cost one pass. Weights and revenue are
+double precision in both, so sums from the two agree to rounding.
 
 Clicks are read, on PostgreSQL, from ``click_days`` (per link and local day), elsewhere from
 ``click_buckets`` (per link and 15-minute UTC bucket, kept equal to ``clicks`` by triggers)
@@ -50,7 +51,7 @@ from functools import lru_cache
 from math import fsum
 from typing import Any, Literal, get_args
 
-from sqlalchemy import String, func, literal, literal_column, null, or_, select, text, union_all
+from sqlalchemy import case, func, literal_column, null, or_, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.reports.periods import Period, Span, local_day
@@ -398,50 +399,22 @@ def _rollup_rows(
     for span in _spans(period, dimension != "day"):
         table = _WEEKLY[days] if span.weeks else days
         key = [_rollup_key(dimension, table).label("k")] if dimension else []
+        where = [
+            table.merchant_id == merchant_id,
+            table.timezone == period.timezone,
+            table.day >= span.first,
+            table.day <= span.last,
+        ]
+        if not set(ROLLUP_MODELS) <= set(models):  # a row holds credits of some model
+            where.append(or_(*(model_column(table, m, "credits") != 0 for m in models)))
         parts.append(
             select(
                 *key,
                 func.nullif(table.currency, "").label("currency"),
                 *(model_column(table, m, f).label(f"{m}_{f}") for m in models for f in _FIGURES),
-            ).where(
-                table.merchant_id == merchant_id,
-                table.timezone == period.timezone,
-                table.day >= span.first,
-                table.day <= span.last,
-                or_(*(model_column(table, m, "credits") != 0 for m in models)),
-            )
+            ).where(*where)
         )
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("rollup")
-
-
-def _rollup_groups(
-    merchant_id: int, dimension: Dimension | None, models: Sequence[str], period: Period
-) -> Any:
-    """The rollup rows summed per key and currency, all models' columns at once (a model's
-    figures are in the same row as the others'), then one group per model that has credits:
-    ``k``, ``model``, ``currency``, ``w``, ``r``."""
-    rows = _rollup_rows(merchant_id, dimension, models, period)
-    head = [rows.c.k] if dimension else []
-    pivot = (
-        select(
-            *head,
-            rows.c.currency,
-            *(func.sum(rows.c[f"{m}_{f}"]).label(f"{m}_{f}") for m in models for f in _FIGURES),
-        )
-        .group_by(*head, rows.c.currency)
-        .cte("pivot")
-    )
-    per_model = [
-        select(
-            *([pivot.c.k] if dimension else []),
-            literal(m, String).label("model"),
-            pivot.c.currency,
-            pivot.c[f"{m}_weight"].label("w"),
-            pivot.c[f"{m}_revenue_minor"].label("r"),
-        ).where(pivot.c[f"{m}_credits"] != 0)
-        for m in models
-    ]
-    return per_model[0] if len(per_model) == 1 else union_all(*per_model)
 
 
 async def _credit_groups(
@@ -452,27 +425,63 @@ async def _credit_groups(
     period: Period,
     credits_from: CreditSource = "auto",
 ) -> Any:
-    """The grouped credits: key ``k`` (when a dimension is given), ``model``, ``currency``,
-    summed weight ``w`` and revenue ``r`` in minor units."""
+    """The credits grouped per key ``k`` (when a dimension is given) and ``currency``, every
+    model's figures side by side: ``<model>_credits`` (more than 0 when the model credited
+    the group), ``<model>_weight`` and ``<model>_revenue_minor`` (summed, in minor units)."""
+    head: list[Any]
     if await credit_source(session, merchant_id, period, credits_from) == "days":
-        return _rollup_groups(merchant_id, dimension, models, period)
-    cols: list[Any] = [AttributionCredit.model, AttributionCredit.currency]
-    if dimension:
-        cols.insert(0, _credit_key(dimension, period, _dialect(session)).label("k"))
+        rows = _rollup_rows(merchant_id, dimension, models, period)
+        head = [rows.c.k] if dimension else []
+        sums = [
+            # Whether a model credited the group is all that is asked of its credits; max()
+            # is an integer, where sum() of bigint would be numeric (slow on many rows).
+            (func.max if f == "credits" else func.sum)(rows.c[f"{m}_{f}"]).label(f"{m}_{f}")
+            for m in models
+            for f in _FIGURES
+        ]
+        return select(*head, rows.c.currency, *sums).group_by(*head, rows.c.currency)
+    credit = AttributionCredit
+    head = [_credit_key(dimension, period, _dialect(session)).label("k")] if dimension else []
+    sums = []
+    for m in models:
+        mine = credit.model == m
+        sums += [
+            func.count(case((mine, 1))).label(f"{m}_credits"),
+            func.coalesce(func.sum(case((mine, credit.weight))), 0.0).label(f"{m}_weight"),
+            func.coalesce(func.sum(case((mine, credit.revenue_minor))), 0.0).label(
+                f"{m}_revenue_minor"
+            ),
+        ]
+    currency = credit.currency.label("currency")
     return (
-        select(
-            *cols,
-            func.sum(AttributionCredit.weight).label("w"),
-            func.sum(AttributionCredit.revenue_minor).label("r"),
-        )
+        select(*head, currency, *sums)
         .where(
-            AttributionCredit.merchant_id == merchant_id,
-            AttributionCredit.model.in_(list(models)),
-            AttributionCredit.occurred_at >= period.start,
-            AttributionCredit.occurred_at < period.end,
+            credit.merchant_id == merchant_id,
+            credit.model.in_(list(models)),
+            credit.occurred_at >= period.start,
+            credit.occurred_at < period.end,
         )
-        .group_by(*cols)
+        .group_by(*head, credit.currency)
     )
+
+
+def _add_groups(
+    into: dict[tuple[Key, str], Sums], key: Key, currency: Any, row: Any, at: int,
+    models: Sequence[str],
+) -> None:  # fmt: skip
+    """Add one group's figures (``row[at:]``: each model's credits, weight and revenue) to
+    ``into``, under (key, model) for each model that credited it."""
+    for i, model in enumerate(models):
+        j = at + 3 * i
+        if not row[j]:
+            continue
+        found = into.get((key, model))
+        if found is None:  # most keys: the first of their one or two currencies
+            into[(key, model)] = (row[j + 1] or 0.0, {currency: row[j + 2] or 0.0})
+        else:
+            amounts = found[1]
+            amounts[currency] = amounts.get(currency, 0.0) + (row[j + 2] or 0.0)
+            into[(key, model)] = (found[0] + (row[j + 1] or 0.0), amounts)
 
 
 async def _credited(
@@ -484,17 +493,14 @@ async def _credited(
     credits_from: CreditSource = "auto",
 ) -> dict[tuple[Key, str], Sums]:
     query = await _credit_groups(session, merchant_id, dimension, models, period, credits_from)
-    # One pass over the groups (one per key, model and currency), read as plain rows.
-    weights: dict[tuple[Key, str], float] = {}
-    minor: dict[tuple[Key, str], dict[str, float]] = {}
+    # One pass over the groups (one per key and currency), read as plain rows.
+    credited: dict[tuple[Key, str], Sums] = {}
     norm = _norm if dimension == "day" else None
+    at = 1 if dimension else 0
     for row in await _rows(session, query):
         k = None if dimension is None else norm(row[0]) if norm else row[0]
-        kk = (k, row[-4])
-        weights[kk] = weights.get(kk, 0.0) + (row[-2] or 0.0)
-        amounts = minor.setdefault(kk, {})
-        amounts[row[-3]] = amounts.get(row[-3], 0.0) + (row[-1] or 0.0)
-    return {kk: (w, minor[kk]) for kk, w in weights.items()}
+        _add_groups(credited, k, row[at], row, at + 1, models)
+    return credited
 
 
 async def _rows(session: AsyncSession, query: Any) -> Any:
@@ -703,20 +709,21 @@ async def _compared_window(
 ) -> tuple[dict[tuple[Key, str], Sums], dict[str, Figures], list[Key], int]:
     """The window's groups, the totals per model, the window's keys in order and the number
     of keys, in one statement. Keys are ordered as :func:`_ordered` orders them (text by code
-    point, ``NULL`` last), after the sorted figure when there is one."""
+    point, ``NULL`` last), after the sorted figure of the first model when there is one."""
     groups = (
         await _credit_groups(session, merchant_id, dimension, models, period, credits_from)
     ).cte("groups")
-    first = groups.c.model == models[0]
+    first = models[0]
     key: Any = groups.c.k
     if dimension == "channel" and _dialect(session) == "postgresql":
         key = key.collate("C")
     order = [key.asc().nulls_last()]
     if window.sort == "conversions":
-        order.insert(0, func.coalesce(func.sum(groups.c.w).filter(first), 0.0).desc())
+        order.insert(0, func.coalesce(func.sum(groups.c[f"{first}_weight"]), 0.0).desc())
     elif window.sort == "revenue":
-        mine = first & (groups.c.currency == window.currency)
-        order.insert(0, func.coalesce(func.sum(groups.c.r).filter(mine), 0.0).desc())
+        mine = groups.c.currency == window.currency
+        revenue = func.sum(groups.c[f"{first}_revenue_minor"]).filter(mine)
+        order.insert(0, func.coalesce(revenue, 0.0).desc())
     keys = (
         select(groups.c.k, func.row_number().over(order_by=order).label("pos"))
         .group_by(groups.c.k)
@@ -727,15 +734,14 @@ async def _compared_window(
     in_window = [keys.c.pos > window.offset]
     if window.limit is not None:
         in_window.append(keys.c.pos <= window.offset + window.limit)
+    figures = [f"{m}_{f}" for m in models for f in _FIGURES]
     page = (
         select(
             literal_column("'row'").label("part"),
             keys.c.pos,
             groups.c.k,
-            groups.c.model,
             groups.c.currency,
-            groups.c.w,
-            groups.c.r,
+            *(groups.c[c] for c in figures),
         )
         .select_from(
             groups.join(keys, func.coalesce(groups.c.k, none) == func.coalesce(keys.c.k, none))
@@ -746,23 +752,19 @@ async def _compared_window(
         literal_column("'total'"),
         select(func.count()).select_from(keys).scalar_subquery(),
         null(),
-        groups.c.model,
         groups.c.currency,
-        func.sum(groups.c.w),
-        func.sum(groups.c.r),
-    ).group_by(groups.c.model, groups.c.currency)
+        *((func.max if c.endswith("_credits") else func.sum)(groups.c[c]) for c in figures),
+    ).group_by(groups.c.currency)
     credited: dict[tuple[Key, str], Sums] = {}
     summed: dict[tuple[Key, str], Sums] = {}
     position: dict[Key, int] = {}
     count = 0
-    for part, pos, k, model, currency, w, r in await _rows(session, union_all(page, totals)):
+    for row in await _rows(session, union_all(page, totals)):
+        part, pos, k, currency = row[:4]
         if part == "row":
             position[k] = pos
-            into = credited
+            _add_groups(credited, k, currency, row, 4, models)
         else:
             count = pos
-            into = summed
-        weight, amounts = into.get((k, model), (0.0, {}))
-        amounts[currency] = amounts.get(currency, 0.0) + (r or 0.0)
-        into[(k, model)] = (weight + (w or 0.0), amounts)
+            _add_groups(summed, None, currency, row, 4, models)
     return credited, _totals(summed), sorted(position, key=position.__getitem__), count
