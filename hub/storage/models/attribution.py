@@ -146,8 +146,7 @@ class _CreditSums:
     Kept equal to the credits they cover by triggers (migrations 0007 to 0010) and rebuilt for
     a merchant whose time zone changes; PostgreSQL only, like ``click_days`` (on SQLite
     reports sum the credits). A key the credit leaves empty is stored as ``''`` or ``0``. The
-    primary key leads with merchant, zone and day: reports read a range of days; it carries
-    the figures, so that reports read its index alone.
+    primary key leads with merchant, zone and day: reports read a range of days.
     """
 
     merchant_id: Mapped[int] = mapped_column(BigId)
@@ -179,13 +178,12 @@ class _CreditSums:
 
 
 _DAY_KEY = ("merchant_id", "timezone", "day")
-# Carried by the primary key's index on PostgreSQL: reports read the rollups from it alone.
-_SUMMED = [f"{m}_{f}" for m in ROLLUP_MODELS for f in ("credits", "weight", "revenue_minor")]
 
 
 def _key(*columns: str) -> tuple[PrimaryKeyConstraint]:
-    """A rollup's primary key: merchant, zone and day, then ``columns``."""
-    return (PrimaryKeyConstraint(*_DAY_KEY, *columns, postgresql_include=_SUMMED),)
+    """A rollup's primary key: merchant, zone and day, then ``columns``. It carries no
+    figure: an update of a row's figures is then heap-only (no new index entry)."""
+    return (PrimaryKeyConstraint(*_DAY_KEY, *columns),)
 
 
 class _ByChannel:

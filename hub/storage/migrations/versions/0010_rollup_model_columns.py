@@ -188,11 +188,13 @@ def _create(table: str, *, by_model: bool = False) -> None:
             sa.Column(s, sa.BigInteger() if s.endswith("credits") else sa.Float(), nullable=False)
             for s in sums
         ),
-        # Carrying the figures, the key's index serves reports on its own.
+        # Up to 0009 the key's index carried the figures (reports read it alone); a row per
+        # key does not: its figures change on every write, and with them out of the index an
+        # update is a heap-only tuple (no index entry, pruned in place).
         sa.PrimaryKeyConstraint(
             *(_old_keys(table) if by_model else _keys(table)),
             name=op.f(f"pk_{table}"),
-            postgresql_include=[s for s in sums if s != "credits"],
+            postgresql_include=list(_FIGURES[1:]) if by_model else [],
         ),
     )
 
