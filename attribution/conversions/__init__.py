@@ -12,6 +12,7 @@ from __future__ import annotations
 from attribution.conversions.attributing import (
     Attributed,
     attribute_conversion,
+    attribute_conversions,
     attribute_data_driven,
     claim_due,
     data_driven_specs,
@@ -51,6 +52,7 @@ __all__ = [
     "SignatureError",
     "SignedMessage",
     "attribute_conversion",
+    "attribute_conversions",
     "attribute_data_driven",
     "check_timestamp",
     "claim_due",

@@ -118,7 +118,6 @@ async def attribute_conversions(
         found = await load_conversions(session, conversion_ids, lock=True)
         cancelled = [c.facts.id for c in found if c.facts.status == "cancelled"]
         placed = [c for c in found if c.facts.status != "cancelled"]
-        await replace_credits(session, cancelled, None, [])
         lookback = timedelta(days=cfg.lookback_days)
         journeys = await conversion_journeys(session, placed, lookback)
         specs = rule_based_specs(cfg)
@@ -141,6 +140,8 @@ async def attribute_conversions(
             )
             rows.extend(mine)
             done[facts.id] = Attributed(facts.id, facts.status, len(touches), len(mine))
+        # Credits are written last: their rollup rows stay locked only from here to the commit.
+        await replace_credits(session, cancelled, None, [])
         await replace_credits(session, [c.facts.id for c in placed], [s.name for s in specs], rows)
         await _done(session, cfg, found, now)
     return [done.get(i) or Attributed(i, "missing", 0, 0) for i in conversion_ids]
