@@ -102,6 +102,15 @@ def pg_database_factory() -> Iterator[Callable[[], str]]:
             pass
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database with no tables at all, on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}"
+    factory: Callable[[], str] = request.getfixturevalue("pg_database_factory")
+    return factory()
+
+
 @pytest.fixture(scope="session")
 def pg_session_url(pg_database_factory: Callable[[], str]) -> str:
     """One migrated database for the run; tests get it emptied by ``pg_url``."""

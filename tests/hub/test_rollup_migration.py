@@ -1,12 +1,11 @@
-"""Migration 0008 up and down: the rollups' trigger functions of 0007 come back as they were,
-the TRUNCATE triggers go, and the products' (merchant, URL) index serves the import's lookup."""
+"""The rollups' migrations up and down. 0008: the trigger functions of 0007 come back as they
+were, the TRUNCATE triggers go, and the products' (merchant, URL) index serves the import's
+lookup. 0011: the writers' lock of their merchants comes and goes, nothing else changes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+import re
 
-import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,14 +17,8 @@ from hub.storage.models import Product
 FUNCTIONS = ["click_buckets_keep", "click_days_rezone", "credit_days_keep", "credit_days_rezone"]
 CLEARING = ["click_buckets_clear", "credit_days_clear"]
 INDEX = "ix_products_merchant_id_url"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}"
-    factory: Callable[[], str] = request.getfixturevalue("pg_database_factory")
-    return factory()
+KEEP = ["click_buckets_keep", "credit_days_keep"]  # the functions 0011 changes
+LOCK = re.compile(r"\n *PERFORM 1 FROM merchants WHERE id IN \([^)]*\) ORDER BY id FOR SHARE;")
 
 
 async def functions(engine: AsyncEngine) -> dict[str, str]:
@@ -108,5 +101,34 @@ async def test_the_import_finds_products_by_url_through_the_index(empty_db: str)
                     str(r) for r in await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))
                 )
         assert INDEX in plan, plan
+    finally:
+        await engine.dispose()
+
+
+async def test_the_migration_up_and_down_leaves_the_functions_of_0010(empty_db: str) -> None:
+    engine = create_engine(DatabaseSettings(url=empty_db))
+    postgres = engine.dialect.name == "postgresql"
+    try:
+        await upgrade(engine, "0010")
+        before = await functions(engine) if postgres else {}
+        assert sorted(before) == (sorted(FUNCTIONS + CLEARING) if postgres else [])
+
+        await upgrade(engine, "0011")
+        if postgres:
+            after = await functions(engine)
+            assert sorted(after) == sorted(FUNCTIONS + CLEARING)
+            for name in FUNCTIONS + CLEARING:
+                assert (after[name] != before[name]) == (name in KEEP), name
+            for name in KEEP:
+                # Each kind of statement locks its merchants before its first rollup; the
+                # rest of the function is 0010's.
+                branches = re.findall(r"(?:THEN|ELSE)\n\s*(\w+ \w+ \w+ \w+)", after[name])
+                assert branches == ["PERFORM 1 FROM merchants"] * 3, name
+                assert LOCK.sub("", after[name]) == before[name], name
+
+        await downgrade(engine, "0010")
+        assert await current_revision(engine) == "0010"
+        if postgres:
+            assert await functions(engine) == before
     finally:
         await engine.dispose()

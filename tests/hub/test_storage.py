@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -26,15 +24,6 @@ from hub.storage.models import (
 )
 from hub.tenancy import create_merchant
 from tests.conftest import SECRET
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database with no tables at all."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}"
-    factory: Callable[[], str] = request.getfixturevalue("pg_database_factory")
-    return factory()
 
 
 async def _tables(engine: object) -> set[str]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 from hub.config import DatabaseSettings
 from hub.storage.db import SessionFactory, create_engine, session_factory
@@ -31,3 +33,12 @@ async def db_sessions(database: str) -> AsyncIterator[SessionFactory]:
     engine = create_engine(DatabaseSettings(url=database))
     yield session_factory(engine)
     await engine.dispose()
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    """A plain asyncpg connection to the database at ``url`` (to drive transactions by hand)."""
+    u = make_url(url)
+    return await asyncpg.connect(
+        host=u.host, port=u.port or 5432, user=u.username, password=u.password,
+        database=u.database, timeout=5,
+    )  # fmt: skip

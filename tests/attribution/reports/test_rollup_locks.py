@@ -18,7 +18,6 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
 
 from hub.security import Vault
 from hub.storage.db import SessionFactory
@@ -34,20 +33,12 @@ from hub.storage.models import (
 )
 from hub.tenancy import create_merchant
 from tests.attribution.conversions._seed import Channel, add_channel, add_product
-from tests.attribution.reports.conftest import migrate
+from tests.attribution.reports.conftest import connect, migrate
 from tests.conftest import SECRET
 
 AT = datetime(2026, 3, 2, 10, 5, tzinfo=UTC)
 WAIT_S = 10.0  # for a writer to be seen waiting, and for a race to end
 CREDIT_ROLLUPS = [CreditDay, CreditProductDay, CreditLinkDay]
-
-
-async def _connect(url: str) -> asyncpg.Connection:
-    u = make_url(url)
-    return await asyncpg.connect(
-        host=u.host, port=u.port or 5432, user=u.username, password=u.password,
-        database=u.database, timeout=5,
-    )  # fmt: skip
 
 
 async def _until_waiting(observer: asyncpg.Connection, writer: asyncpg.Connection) -> None:
@@ -65,7 +56,7 @@ async def race(
 ) -> list[asyncpg.PostgresError | None]:
     """Runs ``first`` and ``second`` in two transactions, both held up by a third one that
     locks rows with ``hold`` until both wait; each one's error, or None."""
-    holder, a, b = [await _connect(url) for _ in range(3)]
+    holder, a, b = [await connect(url) for _ in range(3)]
 
     async def write(conn: asyncpg.Connection, sql: str) -> asyncpg.PostgresError | None:
         try:

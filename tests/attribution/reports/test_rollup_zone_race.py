@@ -14,24 +14,16 @@ old zone, where reports in the new zone miss them; a delete or refund waited, bu
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.config import DatabaseSettings
-from hub.storage.db import SessionFactory, create_engine
-from hub.storage.migrate import current_revision, downgrade, upgrade
+from hub.storage.db import SessionFactory
 from hub.storage.models import Click, Conversion
 from tests.attribution.conversions._seed import add_channel
-from tests.attribution.reports.conftest import migrate
+from tests.attribution.reports.conftest import connect, migrate
 from tests.attribution.reports.test_rollup_locks import credit, new_shop
 
 OLD_ZONE = "UTC"  # the merchant's zone until the change
@@ -79,14 +71,6 @@ KINDS = {
 }  # fmt: skip
 
 Rows = dict[str, dict[tuple[Any, ...], tuple[Any, ...]]]
-
-
-async def connect(url: str) -> asyncpg.Connection:
-    u = make_url(url)
-    return await asyncpg.connect(
-        host=u.host, port=u.port or 5432, user=u.username, password=u.password,
-        database=u.database, timeout=5,
-    )  # fmt: skip
 
 
 async def rollups(conn: asyncpg.Connection, kind: str) -> tuple[Rows, Rows]:
@@ -208,18 +192,21 @@ def assert_stranded(stored: Rows, expected: Rows) -> None:
 REVISIONS = [pytest.param("0010", id="0010-unfixed"), pytest.param("0011", id="0011")]
 
 
+@pytest.mark.parametrize("zone_first", [True, False], ids=["zone-first", "writer-first"])
 @pytest.mark.parametrize("kind", ["clicks", "credits"])
 @pytest.mark.parametrize("revision", REVISIONS)
-async def test_a_writer_waits_for_a_zone_change_in_progress(
-    database: str, db_sessions: SessionFactory, revision: str, kind: str
+async def test_a_writer_and_a_zone_change_wait_for_each_other(
+    database: str, db_sessions: SessionFactory, revision: str, kind: str, zone_first: bool
 ) -> None:
-    """Z changes the zone (uncommitted); T writes: T's trigger waits for Z and then reads the
-    new zone. At 0010, T read the old zone at once and its rows were stranded there."""
+    """Zone first: Z changes the zone (uncommitted), T writes; T's trigger waits for Z, then
+    reads the new zone. Writer first: T writes (uncommitted), Z changes the zone; Z waits for
+    T, and its rebuild counts T's rows. At 0010 neither waited, and T's rows were stranded
+    under the old zone."""
     await migrate(database, revision)
     m, write, args = await seed(db_sessions, kind)
     fixed = revision != "0010"
 
-    assert await race(database, m, write, args, zone_first=True) == fixed
+    assert await race(database, m, write, args, zone_first=zone_first) == fixed
 
     conn = await connect(database)
     try:
@@ -234,31 +221,6 @@ async def test_a_writer_waits_for_a_zone_change_in_progress(
     assert counted == (3 if kind == "clicks" else 1) + WRITTEN  # the history and the race
 
 
-@pytest.mark.parametrize("kind", ["clicks", "credits"])
-@pytest.mark.parametrize("revision", REVISIONS)
-async def test_a_zone_change_waits_for_a_writer_in_progress(
-    database: str, db_sessions: SessionFactory, revision: str, kind: str
-) -> None:
-    """T writes (uncommitted); Z changes the zone: Z waits for T, and its rebuild counts T's
-    rows in the new zone. At 0010, Z rebuilt at once without them."""
-    await migrate(database, revision)
-    m, write, args = await seed(db_sessions, kind)
-    fixed = revision != "0010"
-
-    assert await race(database, m, write, args, zone_first=False) == fixed
-
-    conn = await connect(database)
-    try:
-        stored, expected = await rollups(conn, kind)
-    finally:
-        await conn.close()
-    if fixed:
-        assert stored == expected
-    else:
-        assert_stranded(stored, expected)
-
-
-# Statements with old rows to take back from the rollups: a click deleted, a credit refunded.
 TAKEN = {
     "clicks": "DELETE FROM clicks WHERE merchant_id = $1 AND click_id = 'h0'",
     "credits": "UPDATE attribution_credits SET revenue_minor = revenue_minor - 100 "
@@ -296,54 +258,3 @@ async def test_rows_taken_back_during_a_zone_change_leave_the_new_zone(
 
 
 # The migration up and down ----------------------------------------------------------------
-
-FUNCTIONS = ["click_buckets_keep", "credit_days_keep", "click_days_rezone", "credit_days_rezone",
-             "click_buckets_clear", "credit_days_clear"]  # fmt: skip
-KEEP = FUNCTIONS[:2]
-LOCK = re.compile(r"\n *PERFORM 1 FROM merchants WHERE id IN \([^)]*\) ORDER BY id FOR SHARE;")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}"
-    factory: Callable[[], str] = request.getfixturevalue("pg_database_factory")
-    return factory()
-
-
-async def functions(engine: AsyncEngine) -> dict[str, str]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT proname, pg_get_functiondef(oid) FROM pg_proc WHERE proname = ANY(:n)"),
-            {"n": FUNCTIONS},
-        )
-        return {name: definition for name, definition in rows}
-
-
-async def test_the_migration_up_and_down_leaves_the_functions_of_0010(empty_db: str) -> None:
-    engine = create_engine(DatabaseSettings(url=empty_db))
-    postgres = engine.dialect.name == "postgresql"
-    try:
-        await upgrade(engine, "0010")
-        before = await functions(engine) if postgres else {}
-        assert sorted(before) == (sorted(FUNCTIONS) if postgres else [])
-
-        await upgrade(engine, "0011")
-        if postgres:
-            after = await functions(engine)
-            assert sorted(after) == sorted(FUNCTIONS)
-            for name in FUNCTIONS:
-                assert (after[name] != before[name]) == (name in KEEP), name
-            for name in KEEP:
-                # Each kind of statement locks its merchants before its first rollup; the
-                # rest of the function is 0010's.
-                branches = re.findall(r"(?:THEN|ELSE)\n\s*(\w+ \w+ \w+ \w+)", after[name])
-                assert branches == ["PERFORM 1 FROM merchants"] * 3, name
-                assert LOCK.sub("", after[name]) == before[name], name
-
-        await downgrade(engine, "0010")
-        assert await current_revision(engine) == "0010"
-        if postgres:
-            assert await functions(engine) == before
-    finally:
-        await engine.dispose()
