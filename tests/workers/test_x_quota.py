@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -152,8 +152,13 @@ async def test_daily_limit_defers_until_the_reset_then_publishes(x: XHub) -> Non
 
 @pytest.mark.slow
 async def test_daily_limit_on_celery_workers(x_production: XHub, deployment: Deployment) -> None:
+    await _with_logs(_daily_limit_flow(x_production), deployment)
+
+
+async def _with_logs(flow: Awaitable[None], deployment: Deployment) -> None:
+    """Runs ``flow`` on the deployment's workers; a failure carries their recent logs."""
     try:
-        await _daily_limit_flow(x_production)
+        await flow
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n--- logs ---\n{deployment.log_text()[-6000:]}") from None
 
@@ -233,10 +238,7 @@ async def test_app_limit_spent_through_one_account_holds_the_apps_others(x: XHub
 
 @pytest.mark.slow
 async def test_app_limit_on_celery_workers(x_production: XHub, deployment: Deployment) -> None:
-    try:
-        await _app_limit_flow(x_production)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n--- logs ---\n{deployment.log_text()[-6000:]}") from None
+    await _with_logs(_app_limit_flow(x_production), deployment)
 
 
 async def _app_limit_flow(x: XHub) -> None:
