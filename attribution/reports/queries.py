@@ -539,20 +539,27 @@ def _totals(credited: dict[tuple[Key, str], Sums]) -> dict[str, Figures]:
     }
 
 
+def _click_groups(dimension: Dimension | None, cols: ClickColumns) -> Any:
+    """People's clicks grouped per key ``k`` (when a dimension is given): ``clicks`` and
+    ``unique_clicks``."""
+    key = _click_key(dimension, cols) if dimension else None
+    query = select(
+        *([key.label("k")] if key is not None else []),
+        cols.clicks.label("clicks"),
+        cols.unique_clicks.label("unique_clicks"),
+    ).where(*cols.where)
+    if dimension not in (None, "day", "link"):
+        query = query.join(Link, Link.id == cols.link_id)
+    return query if key is None else query.group_by(key)
+
+
 async def _clicks(
     session: AsyncSession, dimension: Dimension | None, cols: ClickColumns
 ) -> dict[Key, tuple[int, int]]:
-    key = _click_key(dimension, cols) if dimension else None
-    query = select(*([key.label("k")] if key is not None else []), cols.clicks, cols.unique_clicks)
-    query = query.where(*cols.where)
-    if dimension not in (None, "day", "link"):
-        query = query.join(Link, Link.id == cols.link_id)
-    if key is not None:
-        query = query.group_by(key)
     out: dict[Key, tuple[int, int]] = {}
     norm = _norm if dimension == "day" else None
-    for row in await _rows(session, query):
-        k = None if key is None else norm(row[0]) if norm else row[0]
+    for row in await _rows(session, _click_groups(dimension, cols)):
+        k = None if dimension is None else norm(row[0]) if norm else row[0]
         out[k] = (int(row[-2] or 0), int(row[-1] or 0))
     return out
 
@@ -631,11 +638,20 @@ async def report(
     cols = await click_columns(
         session, merchant_id, period, clicks_from, per_day=dimension == "day"
     )
-    credited = await _credited(session, merchant_id, dimension, [model], period, credits_from)
-    clicks = await _clicks(session, dimension, cols)
-    keys = {k for k, _ in credited} | set(clicks)
-    ordered = _ordered(dimension, keys, period)
-    shown = window.cut(ordered, _sorted_by(window, model, credited, clicks))
+    if dimension == "day":
+        credited = await _credited(session, merchant_id, dimension, [model], period, credits_from)
+        clicks = await _clicks(session, dimension, cols)
+        ordered = _ordered(dimension, {k for k, _ in credited} | set(clicks), period)
+        shown = window.cut(ordered, _sorted_by(window, model, credited, clicks))
+        # Every click and credit has exactly one key: the totals are the sums of the groups.
+        found = _totals(credited)
+        clicked = (sum(c for c, _ in clicks.values()), sum(u for _, u in clicks.values()))
+        count = len(ordered)
+    else:
+        cut = await _window(
+            session, merchant_id, dimension, [model], period, window, credits_from, cols
+        )
+        credited, found, shown, count, clicks, clicked = cut
     labels = await _labels(session, merchant_id, dimension, set(shown))
     rows = [
         Row(
@@ -646,15 +662,8 @@ async def report(
         )
         for k in shown
     ]
-    # Every click and credit has exactly one key: the totals are the sums of the groups.
-    total = Row(
-        None,
-        "total",
-        sum(c for c, _ in clicks.values()),
-        sum(u for _, u in clicks.values()),
-        _totals(credited).get(model, Figures()),
-    )
-    return Report(dimension, model, period, rows, total, len(ordered), window)
+    total = Row(None, "total", *clicked, found.get(model, Figures()))
+    return Report(dimension, model, period, rows, total, count, window)
 
 
 async def compare_models(
@@ -682,7 +691,9 @@ async def compare_models(
         found = _totals(credited)
         count = len(ordered)
     else:
-        credited, found, shown, count = await _compared_window(
+        if window.sort in ("clicks", "unique_clicks"):
+            raise ValueError("a model comparison sorts by key, conversions or revenue")
+        credited, found, shown, count, _, _ = await _window(
             session, merchant_id, dimension, models, period, window, credits_from
         )
     labels = await _labels(session, merchant_id, dimension, set(shown))
@@ -698,7 +709,7 @@ async def compare_models(
     return Comparison(dimension, models, period, rows, totals, count, window)
 
 
-async def _compared_window(
+async def _window(
     session: AsyncSession,
     merchant_id: int,
     dimension: Dimension,
@@ -706,27 +717,47 @@ async def _compared_window(
     period: Period,
     window: Window,
     credits_from: CreditSource,
-) -> tuple[dict[tuple[Key, str], Sums], dict[str, Figures], list[Key], int]:
-    """The window's groups, the totals per model, the window's keys in order and the number
-    of keys, in one statement. Keys are ordered as :func:`_ordered` orders them (text by code
-    point, ``NULL`` last), after the sorted figure of the first model when there is one."""
+    cols: ClickColumns | None = None,
+) -> tuple[
+    dict[tuple[Key, str], Sums],
+    dict[str, Figures],
+    list[Key],
+    int,
+    dict[Key, tuple[int, int]],
+    tuple[int, int],
+]:
+    """The window of a report (with clicks, from ``cols``) or of a model comparison, cut by
+    the database in one statement: the window's credit groups, the totals per model, the
+    window's keys in order, the number of keys, the window's clicks per key and the totals of
+    the clicks. Keys are ordered as :func:`_ordered` orders them (text by code
+    point, ``NULL`` last), after the sorted figure (of the first model) when there is one:
+    thousands of keys never come back to Python."""
     groups = (
         await _credit_groups(session, merchant_id, dimension, models, period, credits_from)
     ).cte("groups")
+    clicks = None if cols is None else _click_groups(dimension, cols).cte("click_groups")
     first = models[0]
-    key: Any = groups.c.k
+    # Per key, the figure the window sorts by.
+    figure: Any = None
+    if window.sort == "conversions":
+        figure = groups.c[f"{first}_weight"]
+    elif window.sort == "revenue":
+        mine = groups.c.currency == window.currency
+        figure = case((mine, groups.c[f"{first}_revenue_minor"]), else_=0.0)
+    parts = [select(groups.c.k.label("k"), (figure if figure is not None else null()).label("v"))]
+    if clicks is not None:
+        by = clicks.c[window.sort] if window.sort in ("clicks", "unique_clicks") else null()
+        parts.append(select(clicks.c.k, by))
+    every = union_all(*parts).subquery("every")
+    key: Any = every.c.k
     if dimension == "channel" and _dialect(session) == "postgresql":
         key = key.collate("C")
     order = [key.asc().nulls_last()]
-    if window.sort == "conversions":
-        order.insert(0, func.coalesce(func.sum(groups.c[f"{first}_weight"]), 0.0).desc())
-    elif window.sort == "revenue":
-        mine = groups.c.currency == window.currency
-        revenue = func.sum(groups.c[f"{first}_revenue_minor"]).filter(mine)
-        order.insert(0, func.coalesce(revenue, 0.0).desc())
+    if window.sort != "key":
+        order.insert(0, func.coalesce(func.sum(every.c.v), 0.0).desc())
     keys = (
-        select(groups.c.k, func.row_number().over(order_by=order).label("pos"))
-        .group_by(groups.c.k)
+        select(every.c.k, func.row_number().over(order_by=order).label("pos"))
+        .group_by(every.c.k)
         .cte("keys")
     )
     # NULL keys join too, as a value no key has (a join on IS NOT DISTINCT FROM cannot hash).
@@ -735,36 +766,53 @@ async def _compared_window(
     if window.limit is not None:
         in_window.append(keys.c.pos <= window.offset + window.limit)
     figures = [f"{m}_{f}" for m in models for f in _FIGURES]
-    page = (
+
+    def joined(table: Any) -> Any:
+        on = func.coalesce(table.c.k, none) == func.coalesce(keys.c.k, none)
+        return table.join(keys, on)
+
+    counted = select(func.count()).select_from(keys).scalar_subquery()
+    statements = [
         select(
-            literal_column("'row'").label("part"),
-            keys.c.pos,
-            groups.c.k,
-            groups.c.currency,
+            literal_column("'row'"), keys.c.pos, groups.c.k, groups.c.currency,
             *(groups.c[c] for c in figures),
-        )
-        .select_from(
-            groups.join(keys, func.coalesce(groups.c.k, none) == func.coalesce(keys.c.k, none))
-        )
-        .where(*in_window)
-    )
-    totals = select(
-        literal_column("'total'"),
-        select(func.count()).select_from(keys).scalar_subquery(),
-        null(),
-        groups.c.currency,
-        *((func.max if c.endswith("_credits") else func.sum)(groups.c[c]) for c in figures),
-    ).group_by(groups.c.currency)
+        ).select_from(joined(groups)).where(*in_window),
+        select(
+            literal_column("'total'"), counted, null(), groups.c.currency,
+            *((func.max if c.endswith("_credits") else func.sum)(groups.c[c]) for c in figures),
+        ).group_by(groups.c.currency),
+    ]  # fmt: skip
+    if clicks is not None:
+        pad = [null()] * (len(figures) - 2)
+        statements += [
+            select(
+                literal_column("'clicks'"), keys.c.pos, clicks.c.k, null(),
+                clicks.c.clicks, clicks.c.unique_clicks, *pad,
+            ).select_from(joined(clicks)).where(*in_window),
+            select(
+                literal_column("'clicked'"), counted, null(), null(),
+                func.sum(clicks.c.clicks), func.sum(clicks.c.unique_clicks), *pad,
+            ),
+        ]  # fmt: skip
     credited: dict[tuple[Key, str], Sums] = {}
     summed: dict[tuple[Key, str], Sums] = {}
+    clicked: dict[Key, tuple[int, int]] = {}
+    clicked_total = (0, 0)
     position: dict[Key, int] = {}
     count = 0
-    for row in await _rows(session, union_all(page, totals)):
+    for row in await _rows(session, union_all(*statements)):
         part, pos, k, currency = row[:4]
         if part == "row":
             position[k] = pos
             _add_groups(credited, k, currency, row, 4, models)
-        else:
+        elif part == "total":
             count = pos
             _add_groups(summed, None, currency, row, 4, models)
-    return credited, _totals(summed), sorted(position, key=position.__getitem__), count
+        elif part == "clicks":
+            position[k] = pos
+            clicked[k] = (int(row[4] or 0), int(row[5] or 0))
+        else:
+            count = pos
+            clicked_total = (int(row[4] or 0), int(row[5] or 0))
+    shown = sorted(position, key=position.__getitem__)
+    return credited, _totals(summed), shown, count, clicked, clicked_total
