@@ -1,6 +1,6 @@
 """What the report rollups cost the writers: clicks stored by the drain and credits written
-by attribution, at the head revision, at 0010 (before writers locked their merchants' rows),
-at 0009 (credit rollups with a row per model) and with no rollup kept (head with the rollup
+by attribution, at the head revision, at 0011 (click weeks indexed with their counts), at 0010
+(before writers locked their merchants' rows) and with no rollup kept (head with the rollup
 triggers of clicks and credits off), on PostgreSQL.
 
 A scratch database per setup (``--database`` and a suffix, dropped and made again) holds one
@@ -47,8 +47,8 @@ MODELS = ["first_touch", "last_touch", "linear", "time_decay", "position_based"]
 # setup → (revision, the triggers it turns off: table, trigger name prefix)
 SETUPS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "head": ("head", []),
+    "0011 (click weeks indexed with counts)": ("0011", []),
     "0010 (no merchant lock)": ("0010", []),
-    "0009 (a row per model)": ("0009", []),
     "no rollups": ("head", [("clicks", "click_buckets_"), ("attribution_credits", "credit_days_")]),
 }
 

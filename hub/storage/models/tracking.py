@@ -10,7 +10,6 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
-    PrimaryKeyConstraint,
     String,
     Text,
 )
@@ -143,7 +142,7 @@ class ClickWeek(Base):
     Kept by the triggers on ``clicks`` right after the days, and rebuilt with them when a
     merchant's zone changes; PostgreSQL only. Reports read whole weeks of a period from here
     and the days around them from ``click_days``: a quarter is 13 rows a link, not 90. The
-    counts are carried by the primary key's index, so reads are index-only.
+    key carries no counts (migration 0012): updates of the counts are heap-only.
     """
 
     __tablename__ = "click_weeks"
@@ -154,16 +153,6 @@ class ClickWeek(Base):
     link_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     clicks: Mapped[int] = mapped_column(BigInteger)
     unique_clicks: Mapped[int] = mapped_column(BigInteger)
-
-    __table_args__ = (
-        PrimaryKeyConstraint(
-            "merchant_id",
-            "timezone",
-            "day",
-            "link_id",
-            postgresql_include=["clicks", "unique_clicks"],
-        ),
-    )
 
 
 class LinkPreviewDay(Base):
